@@ -1,0 +1,51 @@
+"""The ``fkp`` command line: ``fkp data``, ``fkp train``, ``fkp evaluate``, ``fkp export``,
+``fkp detect``, ``fkp video`` and ``fkp filter``.
+
+Each sub-command lives in its own module with a ``register(subparsers)`` function that adds its
+parser and sets ``handler``. Handlers return an exit code; they raise :class:`CommandError` for a
+failure the user can fix, which :func:`main` prints as one line on stderr (exit code 1). Bad
+arguments exit with code 2 (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMAND_MODULES = ("data", "train", "detect", "filter")
+"""Modules of this package that register sub-commands, in the order ``fkp --help`` lists them."""
+
+
+class CommandError(Exception):
+    """A failure reported to the user as one line on stderr, with exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fkp`` argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(prog="fkp", description="68-point facial keypoint detection.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"fkp.cli.{name}")
+        except ModuleNotFoundError as error:  # a sub-command module not written yet
+            if error.name != f"fkp.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 success, 1 failure, 2 bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as error:
+        print(f"fkp {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"fkp {args.command}: interrupted", file=sys.stderr)
+        return 130

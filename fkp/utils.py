@@ -1,0 +1,63 @@
+"""Small shared helpers: seeding, the data-folder lookup, the user cache folder, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR_ENV = "FKP_DATA_DIR"
+"""Environment variable naming the data folder (second in the lookup order)."""
+CACHE_DIR_ENV = "FKP_CACHE_DIR"
+"""Environment variable naming the cache folder; default ``~/.cache/fkp``."""
+DEFAULT_DATA_DIR = Path("data")
+GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR to a copy)"
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import torch  # imported here so that light commands do not pay for torch
+
+    torch.manual_seed(seed)
+
+
+def resolve_data_dir(directory: str | os.PathLike[str] | None = None) -> Path:
+    """Find the data folder: ``directory`` if given, else ``$FKP_DATA_DIR``, else ``./data``.
+
+    The folder is not checked for content; :func:`fkp.download.verify` does that.
+    """
+    if directory is not None:
+        return Path(directory).expanduser()
+    from_env = os.environ.get(DATA_DIR_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return DEFAULT_DATA_DIR
+
+
+def cache_dir() -> Path:
+    """The user cache folder (``$FKP_CACHE_DIR`` or ``~/.cache/fkp``), created on first use."""
+    base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fkp"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file and a rename, so no reader sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(payload)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
