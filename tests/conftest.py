@@ -1,0 +1,105 @@
+"""Shared fixtures: a tiny fake data set archive and a local HTTP server to download it from."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import socket
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fkp.landmarks import NUM_KEYPOINTS
+
+
+@dataclass(frozen=True)
+class FakeArchive:
+    """A fake data set zip served over HTTP, with the values to check it against."""
+
+    url: str
+    size: int  # bytes of the zip
+    checksums: dict[str, str]  # CSV file name -> sha256
+    counts: dict[str, int]  # split -> labelled images
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served on 127.0.0.1: yields (folder, base URL)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/train-test-data.zip"
+
+
+def _png(seed: int) -> bytes:
+    """A tiny RGBA PNG, like upstream's images (named *.jpg)."""
+    rgba = np.random.default_rng(seed).integers(0, 256, (12, 10, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    return cv2.imencode(".png", rgba)[1].tobytes()
+
+
+def _csv(names: list[str]) -> bytes:
+    header = ",".join(["", *map(str, range(2 * NUM_KEYPOINTS))])
+    rows = [",".join([name, *(f"{v:.1f}" for v in np.linspace(1, 9, 2 * NUM_KEYPOINTS))]) for name in names]
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+@pytest.fixture
+def make_archive(http_dir: tuple[Path, str]) -> Callable[..., FakeArchive]:
+    """Build and serve a fake archive: 3 training and 2 test images, plus 1 unlabelled test image.
+
+    Keyword args: ``prefix`` (folder inside the zip, e.g. ``"repo-master/data/"``), ``bad_image``
+    (``"split/name"`` whose bytes are replaced by garbage), ``name`` (the file name served).
+    """
+    folder, base = http_dir
+
+    def build(prefix: str = "", bad_image: str | None = None, name: str = "data.zip") -> FakeArchive:
+        names = {
+            "training": ["Ann_Lee_00.jpg", "Ann_Lee_01.jpg", "Bo_Chen_10.jpg"],
+            "test": ["Cy_Do_00.jpg", "Di_Ek_3.jpg"],
+        }
+        files = {f"{split}_frames_keypoints.csv": _csv(split_names) for split, split_names in names.items()}
+        for seed, (split, image) in enumerate((s, n) for s, ns in names.items() for n in ns):
+            files[f"{split}/{image}"] = _png(seed)
+        files["test/Unlabelled_9.jpg"] = _png(99)
+        if bad_image is not None:
+            files[bad_image] = b"not an image"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zipped:
+            if prefix:
+                zipped.writestr(prefix.split("/")[0] + "/README.md", b"not data")
+                zipped.writestr("__MACOSX/" + prefix + "._training_frames_keypoints.csv", b"junk")
+            for path, payload in files.items():
+                zipped.writestr(prefix + path, payload)
+        (folder / name).write_bytes(buffer.getvalue())
+        checksums = {n: hashlib.sha256(p).hexdigest() for n, p in files.items() if n.endswith(".csv")}
+        counts = {split: len(split_names) for split, split_names in names.items()}
+        return FakeArchive(f"{base}/{name}", len(buffer.getvalue()), checksums, counts)
+
+    return build
