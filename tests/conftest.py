@@ -103,3 +103,21 @@ def make_archive(http_dir: tuple[Path, str]) -> Callable[..., FakeArchive]:
         return FakeArchive(f"{base}/{name}", len(buffer.getvalue()), checksums, counts)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data set (``$FKP_DATA_DIR``). CI always has it, so there a missing copy fails;
+    elsewhere the test is skipped with the one line that says how to get it."""
+    import os
+
+    from fkp.utils import DATA_DIR_ENV, GET_DATA_HINT
+
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{DATA_DIR_ENV} is not set in CI")
+        pytest.skip(f"needs the data set: {GET_DATA_HINT}")
+    path = Path(value)
+    assert (path / "training_frames_keypoints.csv").is_file(), f"{DATA_DIR_ENV}={value} holds no data set"
+    return path

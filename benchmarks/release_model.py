@@ -1,0 +1,62 @@
+"""Put a trained run's best weights into the package as the shipped default model.
+
+    python benchmarks/release_model.py runs/default
+
+Copies ``RUN/best.safetensors`` to ``fkp/weights/default.safetensors`` and records its
+provenance in the file's metadata: the training command, the run's wall time, the machine, the
+library versions and the data set's CSV checksums. ``benchmarks/compare_dlib.py --card`` then
+measures the model and writes the model card from these facts and its own figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from fkp.data import csv_path
+from fkp.predict import default_weights_path, load_model
+from fkp.train import TrainConfig
+from fkp.utils import resolve_data_dir
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="the training run's folder (holds best.safetensors, last.pt, log.csv)")
+    parser.add_argument("--command", default="fkp train --out-dir runs/default", help="the command that trained it")
+    args = parser.parse_args()
+
+    model = load_model(args.run / "best.safetensors")
+    checkpoint = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
+    summary = json.loads((args.run / "summary.json").read_text())
+    data = resolve_data_dir()
+    provenance = {
+        **model.metadata,
+        "train_command": args.command,
+        "train_config": TrainConfig.from_dict(checkpoint["train_config"]).__dict__,
+        "epochs_run": summary["epochs_run"],
+        "train_minutes": round(summary["wall_seconds"] / 60, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, {platform.processor() or platform.system()}",
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "data_sha256": {split: sha256(csv_path(data, split)) for split in ("training", "test")},
+    }
+    model.metadata = provenance
+    target = default_weights_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model.save(target)
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
+          f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``fkp train``, ``fkp evaluate`` and ``fkp export``: the model's life cycle on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+from fkp.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+    _register_export(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    from fkp.train import TrainConfig
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a keypoint model",
+        description="Train a keypoint model. Every TrainConfig field is an option; outputs go to "
+        "--out-dir (last.pt checkpoint, best.safetensors, log.csv). Ctrl-C saves; --resume continues.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data-dir", help="data folder (default: $FKP_DATA_DIR, then ./data)")
+    hints = typing.get_type_hints(TrainConfig)
+    for spec in dataclasses.fields(TrainConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        hint = hints[spec.name]
+        if hint is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default)
+        elif typing.get_origin(hint) is typing.Literal:
+            parser.add_argument(flag, choices=typing.get_args(hint), default=spec.default)
+        else:
+            kind = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
+            parser.add_argument(flag, type=kind, default=spec.default)
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from fkp.data import DataNotFoundError
+    from fkp.train import TrainConfig, train
+
+    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**values)
+    try:
+        result = train(config, args.data_dir)
+    except DataNotFoundError as error:
+        raise CommandError(str(error)) from error
+    state = "interrupted; resume with --resume" if result.interrupted else "done"
+    print(
+        f"{state}: best validation NME {result.best_val_nme:.2%} at epoch {result.best_epoch}, "
+        f"{result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}"
+    )
+    return 0
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model on a labelled split",
+        description="Print mean and median NME, failure rate, AUC, per-region NME and ms per face "
+        "(one thread), and write a JSON report.",
+    )
+    parser.add_argument("--model", help="model file (default: the shipped model)")
+    parser.add_argument("--split", choices=("test", "training"), default="test")
+    parser.add_argument("--boxes", choices=("gt", "haar"), default="gt", help="ground-truth or Haar detector boxes")
+    parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
+    parser.add_argument("--data-dir", help="data folder (default: $FKP_DATA_DIR, then ./data)")
+    parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
+    parser.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import cv2
+    import torch
+
+    from fkp.data import DataNotFoundError
+    from fkp.evaluate import evaluate
+    from fkp.predict import WeightsError, load_model
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    try:
+        model = load_model(args.model, backend=args.backend)
+        if model.backend == "onnx":
+            model.use_onnx(threads=args.threads)
+        result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes)
+    except (WeightsError, DataNotFoundError) as error:
+        raise CommandError(str(error)) from error
+    print(f"{model}\n{result}")
+    report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
+    Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"report written to {args.json_path}")
+    return 0
+
+
+def _register_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("export", help="export a model to ONNX")
+    parser.add_argument("--model", help="model file (default: the shipped model)")
+    parser.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    parser.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fkp.export import export_onnx
+    from fkp.predict import WeightsError, load_model
+
+    try:
+        model = load_model(args.model)
+    except WeightsError as error:
+        raise CommandError(str(error)) from error
+    export_onnx(model, args.onnx)
+    print(f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)")
+    return 0

@@ -1,0 +1,121 @@
+"""Evaluate a keypoint model on a labelled split, with ground-truth or detector boxes.
+
+With ``boxes="gt"`` each face gets the tight box of its 68 labelled points. With
+``boxes="haar"`` the Haar cascade runs on the whole image and the detection that overlaps the
+labelled face is used; a face with no such detection counts as *not found* and is left out of
+the NME figures (the found share is reported beside them).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from fkp import metrics
+from fkp.data import FacialKeypointsDataset, Split
+from fkp.detect import FaceDetector, HaarFaceDetector, box_overlap
+from fkp.geometry import keypoints_box
+from fkp.predict import KeypointModel
+
+BoxSource = Literal["gt", "haar"]
+MIN_OVERLAP = 0.3
+"""A detection is the labelled face when its box overlaps the tight box by this much (IoU)."""
+
+
+@dataclass
+class Evaluation:
+    """The figures of one evaluation run."""
+
+    split: str
+    boxes: str
+    total: int  # labelled faces in the split
+    found: int  # faces that had a box (all of them with ground-truth boxes)
+    report: metrics.Report  # NME figures over the found faces
+    ms_per_face: float  # model.predict time per face, one face per call
+    errors: np.ndarray = field(repr=False)  # (found,) NME per found face
+    names: list[str] = field(repr=False, default_factory=list)  # image names of the found faces
+
+    @property
+    def found_rate(self) -> float:
+        return self.found / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "split": self.split,
+            "boxes": self.boxes,
+            "total": self.total,
+            "found": self.found,
+            "found_rate": self.found_rate,
+            "ms_per_face": self.ms_per_face,
+            **self.report.as_dict(),
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"{self.split} split, {self.boxes} boxes: {self.found}/{self.total} faces ({self.found_rate:.1%})\n"
+            f"{self.report}\n{self.ms_per_face:.2f} ms per face"
+        )
+
+
+def matching_detection(detections: np.ndarray, truth_box: np.ndarray) -> int | None:
+    """Index of the detection box that overlaps ``truth_box`` most (IoU >= MIN_OVERLAP), or None."""
+    if len(detections) == 0:
+        return None
+    overlaps = box_overlap(np.asarray(truth_box, dtype=np.float32)[None], detections)[0]
+    best = int(np.argmax(overlaps))
+    return best if overlaps[best] >= MIN_OVERLAP else None
+
+
+def evaluate(
+    model: KeypointModel,
+    data_root: str | os.PathLike[str] | None = None,
+    split: Split = "test",
+    boxes: BoxSource = "gt",
+    detector: FaceDetector | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Predict every labelled face of ``split`` and score it.
+
+    Args:
+        model: the model to evaluate.
+        data_root: the data folder (``None``: ``$FKP_DATA_DIR``, then ``./data``).
+        split: ``"test"`` (as the course reports) or ``"training"``.
+        boxes: ``"gt"`` tight boxes of the labelled points, or ``"haar"`` detections.
+        detector: the detector for ``boxes="haar"``; default :class:`HaarFaceDetector`.
+        progress: show a tqdm bar.
+    """
+    from tqdm.auto import tqdm
+
+    dataset = FacialKeypointsDataset(data_root, split)
+    detector = detector or HaarFaceDetector()
+    predicted, truth, names = [], [], []
+    seconds = 0.0
+    for index in tqdm(range(len(dataset)), desc=f"evaluating {split} ({boxes} boxes)", disable=not progress):
+        image, points = dataset.image(index), dataset.keypoints[index]
+        box = keypoints_box(points)
+        if boxes == "haar":
+            detections = detector.detect(image)
+            match = matching_detection(detections, box)
+            if match is None:
+                continue
+            box = detections[match]
+        start = time.perf_counter()
+        predicted.append(model.predict(image, box[None])[0])
+        seconds += time.perf_counter() - start
+        truth.append(points)
+        names.append(dataset.names[index])
+    predicted_array, truth_array = np.asarray(predicted), np.asarray(truth)
+    return Evaluation(
+        split=split,
+        boxes=boxes,
+        total=len(dataset),
+        found=len(predicted),
+        report=metrics.report(predicted_array, truth_array),
+        ms_per_face=1000 * seconds / max(1, len(predicted)),
+        errors=metrics.nme(predicted_array, truth_array),
+        names=names,
+    )

@@ -1,0 +1,204 @@
+"""Keypoint networks: the course baseline and the shipped default, each built from a typed config.
+
+Both take a batch of grayscale face crops, (N, 1, S, S) float32 standardised per crop (see
+:func:`fkp.geometry.standardize`), and return keypoints in *normalised crop coordinates*,
+(N, 68, 2) x then y in [-1, 1]: -1 is the left (top) edge of the crop, +1 the right (bottom) edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fkp.landmarks import NUM_KEYPOINTS
+
+Architecture = Literal["naimishnet", "keypointnet"]
+
+
+@dataclass(frozen=True)
+class NaimishNetConfig:
+    """The course baseline: convolution, pooling and dropout stages, then dense layers."""
+
+    input_size: int = 96  # side S of the square grayscale input crop, in pixels
+    channels: tuple[int, ...] = (32, 64, 128, 256)  # one conv + pool + dropout stage each
+    kernel_sizes: tuple[int, ...] = (5, 3, 3, 3)
+    dropouts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)  # rising with depth, as in NaimishNet
+    dense: int = 512  # width of the two hidden dense layers
+    dense_dropout: float = 0.5
+    architecture: Architecture = field(default="naimishnet", init=False)
+
+
+@dataclass(frozen=True)
+class KeypointNetConfig:
+    """The default model: a small residual encoder, a feature pyramid decoder and soft-argmax heatmaps."""
+
+    input_size: int = 64  # side S of the square grayscale input crop, in pixels
+    channels: tuple[int, int, int, int, int] = (16, 24, 48, 96, 192)  # stride 2, 2, 4, 8, 16
+    blocks: tuple[int, int, int] = (1, 2, 2)  # residual blocks at strides 4, 8, 16
+    decoder_channels: int = 48  # width of the pyramid decoder (stride 16 -> 8 -> 4)
+    architecture: Architecture = field(default="keypointnet", init=False)
+
+
+ModelConfig = NaimishNetConfig | KeypointNetConfig
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    """A JSON-friendly dict of a model config (tuples become lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
+
+
+def config_from_dict(values: dict[str, Any]) -> ModelConfig:
+    """Rebuild a model config from :func:`config_to_dict`'s output."""
+    values = dict(values)
+    architecture = values.pop("architecture")
+    kinds: dict[str, type[NaimishNetConfig] | type[KeypointNetConfig]] = {
+        "naimishnet": NaimishNetConfig,
+        "keypointnet": KeypointNetConfig,
+    }
+    if architecture not in kinds:
+        raise ValueError(f"unknown architecture {architecture!r}; expected one of {sorted(kinds)}")
+    kind = kinds[architecture]
+    return kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network a config describes."""
+    if isinstance(config, NaimishNetConfig):
+        return NaimishNet(config)
+    return KeypointNet(config)
+
+
+class NaimishNet(nn.Module):
+    """The course baseline (after Agarwal et al., 2017): direct regression of 136 numbers.
+
+    Each stage is conv -> ELU -> 2x2 max-pool -> dropout; two dense hidden layers follow. The
+    output passes through ``tanh`` so that points stay inside the crop's [-1, 1] box.
+    """
+
+    def __init__(self, config: NaimishNetConfig = NaimishNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        in_channels, size = 1, config.input_size
+        for out_channels, kernel, dropout in zip(config.channels, config.kernel_sizes, config.dropouts, strict=True):
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2),
+                nn.ELU(),
+                nn.MaxPool2d(2),
+                nn.Dropout(dropout),
+            ]
+            in_channels, size = out_channels, size // 2
+        self.features = nn.Sequential(*layers)
+        self.regressor = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * size * size, config.dense),
+            nn.ELU(),
+            nn.Dropout(config.dense_dropout),
+            nn.Linear(config.dense, config.dense),
+            nn.ReLU(),
+            nn.Dropout(config.dense_dropout),
+            nn.Linear(config.dense, NUM_KEYPOINTS * 2),
+        )
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, 2) normalised keypoints."""
+        out = self.regressor(self.features(crops))
+        return torch.tanh(out).view(-1, NUM_KEYPOINTS, 2)  # (N, 136) -> (N, 68, 2)
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a shortcut (a 1x1 projection when the shape changes)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv_bn_relu(in_channels, out_channels, stride),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+def _stage(in_channels: int, out_channels: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(
+        ResidualBlock(in_channels, out_channels, stride=2),
+        *(ResidualBlock(out_channels, out_channels) for _ in range(blocks - 1)),
+    )
+
+
+def soft_argmax(heatmaps: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y) position under a softmax over each heatmap (integral regression).
+
+    Args:
+        heatmaps: (N, K, H, W) logits.
+
+    Returns:
+        (N, K, 2) positions, x then y, normalised to [-1, 1] with cell centres at
+        ``(i + 0.5) / W * 2 - 1`` (the same convention as the crop coordinates).
+    """
+    n, k, h, w = heatmaps.shape
+    probabilities = heatmaps.flatten(2).softmax(dim=-1).view(n, k, h, w)
+    xs = (torch.arange(w, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / h * 2 - 1
+    x = (probabilities.sum(dim=2) * xs).sum(dim=-1)  # marginal over rows, (N, K)
+    y = (probabilities.sum(dim=3) * ys).sum(dim=-1)  # marginal over columns, (N, K)
+    return torch.stack([x, y], dim=-1)
+
+
+class KeypointNet(nn.Module):
+    """The default model: residual encoder to stride 16, pyramid decoder back to stride 4, one
+    heatmap per keypoint and a soft-argmax that turns each heatmap into sub-pixel coordinates.
+
+    At the default 64 px input the heatmaps are 16 x 16; the decoder adds stride-8 and stride-4
+    detail to the stride-16 context, so every point sees the whole face.
+    """
+
+    def __init__(self, config: KeypointNetConfig = KeypointNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        d = config.decoder_channels
+        self.stem = nn.Sequential(_conv_bn_relu(1, c[0], stride=2), _conv_bn_relu(c[0], c[1]))
+        self.stage4 = _stage(c[1], c[2], config.blocks[0])
+        self.stage8 = _stage(c[2], c[3], config.blocks[1])
+        self.stage16 = _stage(c[3], c[4], config.blocks[2])
+        self.lateral16 = nn.Conv2d(c[4], d, 1)
+        self.lateral8 = nn.Conv2d(c[3], d, 1)
+        self.lateral4 = nn.Conv2d(c[2], d, 1)
+        self.smooth8 = _conv_bn_relu(d, d)
+        self.smooth4 = _conv_bn_relu(d, d)
+        self.heatmap_head = nn.Conv2d(d, NUM_KEYPOINTS, 1)
+
+    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, S/4, S/4) heatmap logits."""
+        x = self.stem(crops)
+        f4 = self.stage4(x)
+        f8 = self.stage8(f4)
+        f16 = self.stage16(f8)
+        y = self.lateral16(f16)
+        y = self.smooth8(F.interpolate(y, size=f8.shape[-2:], mode="nearest") + self.lateral8(f8))
+        y = self.smooth4(F.interpolate(y, size=f4.shape[-2:], mode="nearest") + self.lateral4(f4))
+        return self.heatmap_head(y)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, 2) normalised keypoints."""
+        return soft_argmax(self.heatmaps(crops))

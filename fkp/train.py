@@ -1,0 +1,412 @@
+"""Training: a plain PyTorch loop driven by one :class:`TrainConfig`.
+
+The loop is seeded, picks its device (cuda, mps, cpu), shows tqdm progress, selects the best
+epoch on a validation split whose *people* do not appear in its training part (never on the
+test split), follows a warm-up + cosine learning-rate schedule, stops early when validation NME
+stops improving, and writes an atomic checkpoint (``last.pt``) every epoch with the config and
+metrics. Ctrl-C saves the checkpoint before it exits; ``resume=True`` continues from it. A CSV
+log holds the losses and validation NME per epoch, and ``best.safetensors`` the best weights.
+
+Taught in ``2_Define_Train_Network.ipynb``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from fkp import geometry, metrics
+from fkp.data import FacialKeypointsDataset, person_disjoint_split
+from fkp.landmarks import MIRROR
+from fkp.models import KeypointNetConfig, ModelConfig, NaimishNetConfig, build_model, config_to_dict
+from fkp.predict import DEFAULT_BOX_SCALE, KeypointModel
+from fkp.utils import atomic_write_bytes, set_seed
+
+LossName = Literal["wing", "smoothl1"]
+
+# How OpenCV's frontal-face Haar cascade boxes a face compared with the tight box of its 68
+# points, measured on the training split (benchmarks/haar_boxes.py prints these figures): its
+# centre sits 18% of the box side higher (it takes in the forehead, not the chin) and its side is
+# 1.14 times longer. Training crops around boxes drawn from this spread, so the model needs no
+# per-detector adjustment.
+HAAR_BOX_SHIFT = np.array([0.0, -0.18])  # mean centre offset (x, y), fraction of the tight box side
+HAAR_BOX_SHIFT_SPREAD = np.array([0.08, 0.04])  # standard deviation of that offset
+HAAR_BOX_ZOOM = 1.14  # median Haar side / tight side
+HAAR_BOX_ZOOM_SPREAD = 0.08  # standard deviation of log(Haar side / tight side)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; stored in every checkpoint."""
+
+    architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
+    input_size: int = 64  # side of the square grayscale crop fed to the network, pixels
+    epochs: int = 60  # upper bound; early stopping may end sooner
+    batch_size: int = 32
+    lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to zero at `epochs`
+    loss: LossName = "wing"  # "wing" (Feng et al., 2018) or "smoothl1" (the course's choice)
+    wing_width: float = 4.0  # wing loss w, in crop pixels: errors below it get the log regime
+    wing_curvature: float = 1.0  # wing loss epsilon, in crop pixels
+    patience: int = 15  # epochs without a better validation NME before stopping; 0 disables
+    val_fraction: float = 0.1  # share of training *people* held out for validation
+    box_scale: float = DEFAULT_BOX_SCALE  # crop side = box's longer side x this
+    box_shift: float = 0.08  # random shift of the crop centre, fraction of the box side
+    box_zoom: float = 0.15  # random zoom of the crop side, exp(uniform(-z, z))
+    detector_boxes: float = 0.5  # share of samples cut around a simulated Haar-style box
+    rotation_degrees: float = 15.0  # standard deviation of the random rotation
+    flip: float = 0.5  # probability of a horizontal flip (points reordered with MIRROR)
+    photometric: bool = True  # random gamma, blur and noise
+    limit: int | None = None  # use only this many training images (smoke runs)
+    seed: int = 0
+    threads: int = 2  # torch CPU threads
+    device: str = "auto"  # "auto" picks cuda, then mps, then cpu
+    out_dir: str = "runs/default"
+    resume: bool = False  # continue from out_dir/last.pt
+
+    def model_config(self) -> ModelConfig:
+        if self.architecture == "naimishnet":
+            return NaimishNetConfig(input_size=self.input_size)
+        return KeypointNetConfig(input_size=self.input_size)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"`` -> cuda if available, else mps, else cpu; any other name is used as given."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def wing_loss(predicted: torch.Tensor, target: torch.Tensor, width: float, curvature: float) -> torch.Tensor:
+    """Wing loss (Feng et al., CVPR 2018): logarithmic for small errors, L1 for large ones.
+
+    Args:
+        predicted, target: (N, 68, 2) points in the same units as ``width`` and ``curvature``.
+
+    Returns:
+        Scalar: the mean over points of the loss of their Euclidean-free per-coordinate errors.
+    """
+    error = (predicted - target).abs()
+    constant = width - width * math.log1p(width / curvature)
+    loss = torch.where(error < width, width * torch.log1p(error / curvature), error - constant)
+    return loss.mean()
+
+
+class FaceCrops(Dataset):
+    """Face crops for training or validation, cut straight from the full image in one warp.
+
+    Training samples draw a random crop (zoom, shift, rotation, flip around the tight box of the
+    points) so the network learns tight boxes and looser detector boxes alike; validation
+    samples use the tight box as it is.
+
+    Each item is ``(crop (1, S, S) float32 standardised, points (68, 2) float32 normalised)``.
+    """
+
+    def __init__(
+        self,
+        grays: list[np.ndarray],
+        keypoints: np.ndarray,
+        config: TrainConfig,
+        augment: bool,
+    ) -> None:
+        self.grays = grays
+        self.keypoints = keypoints
+        self.boxes = geometry.keypoints_box(keypoints)
+        self.config = config
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.grays)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.config.input_size
+        affine, flip = self._affine(index)
+        crop = geometry.warp_crop(self.grays[index], affine, size)
+        points = geometry.apply_affine(self.keypoints[index], affine)
+        if flip:
+            points = points[MIRROR]
+        if self.augment and self.config.photometric:
+            crop = _photometric(crop, np.random)
+        crop_tensor = torch.from_numpy(geometry.standardize(crop))[None]  # (1, S, S)
+        return crop_tensor, torch.from_numpy(geometry.to_normalized(points, size))
+
+    def _affine(self, index: int) -> tuple[np.ndarray, bool]:
+        """The image -> crop map of sample ``index`` and whether it mirrors the face."""
+        config, box = self.config, self.boxes[index]
+        if not self.augment:
+            return geometry.box_affine(box, config.input_size, config.box_scale), False
+        rng = np.random
+        centre, side = geometry.square_box(box, config.box_scale)
+        if rng.random() < config.detector_boxes:
+            tight_side = side / config.box_scale
+            centre = centre + rng.normal(HAAR_BOX_SHIFT, HAAR_BOX_SHIFT_SPREAD) * tight_side
+            side *= HAAR_BOX_ZOOM * math.exp(rng.normal(0.0, HAAR_BOX_ZOOM_SPREAD))
+        else:
+            centre = centre + rng.uniform(-config.box_shift, config.box_shift, size=2) * side
+            side *= math.exp(rng.uniform(-config.box_zoom, config.box_zoom))
+        angle = float(np.clip(rng.normal(0.0, config.rotation_degrees), -45, 45))
+        flip = bool(rng.random() < config.flip)
+        return geometry.crop_affine(centre, side, config.input_size, angle, flip), flip
+
+
+def _photometric(crop: np.ndarray, rng: Any) -> np.ndarray:
+    """Random gamma, occasional blur (a low-resolution face) and sensor noise on a uint8 crop."""
+    image = (crop.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
+    if rng.random() < 0.3:
+        sigma = rng.uniform(0.5, 1.5)
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    if rng.random() < 0.3:
+        image = image + rng.normal(0.0, rng.uniform(0.01, 0.05), size=image.shape).astype(np.float32)
+    return np.clip(image * 255.0, 0, 255).astype(np.uint8)
+
+
+def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progress: bool = True) -> list[np.ndarray]:
+    """Decode the images at ``indices`` once, as (H, W) uint8 grayscale."""
+    from tqdm.auto import tqdm
+
+    return [
+        cv2.cvtColor(dataset.image(int(i)), cv2.COLOR_RGB2GRAY)
+        for i in tqdm(indices, desc="decoding", disable=not progress, leave=False)
+    ]
+
+
+@dataclass
+class EpochRecord:
+    """One row of the training log."""
+
+    epoch: int
+    train_loss: float
+    val_nme: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the outputs are and how the run went."""
+
+    out_dir: Path
+    best_epoch: int
+    best_val_nme: float
+    history: list[EpochRecord] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
+    total = max(warmup + 1, config.epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / (total - warmup))))
+
+    return factor
+
+
+@torch.no_grad()
+def predict_crops(net: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
+    """Run ``net`` over a loader of ``(crop, points)`` batches; returns (N, 68, 2) normalised points."""
+    net.eval()
+    outputs = [net(crops.to(device)).cpu() for crops, _ in loader]
+    return torch.cat(outputs).numpy()
+
+
+def train(
+    config: TrainConfig,
+    data_root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train a model as ``config`` says; outputs go to ``config.out_dir``.
+
+    Writes ``last.pt`` (full checkpoint, every epoch), ``best.safetensors`` (the weights of the
+    best validation epoch, loadable with :func:`fkp.load_model`) and ``log.csv``.
+
+    Args:
+        config: the run's settings.
+        data_root: the data folder (``None``: ``$FKP_DATA_DIR``, then ``./data``).
+        progress: show tqdm bars.
+        on_epoch: called after each epoch with its record (e.g. to draw a live plot).
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    set_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    dataset = FacialKeypointsDataset(data_root, "training")
+    train_idx, val_idx = person_disjoint_split(dataset.names, config.val_fraction, seed=config.seed)
+    if config.limit is not None:
+        rng = np.random.default_rng(config.seed)
+        train_idx = np.sort(rng.choice(train_idx, size=min(config.limit, len(train_idx)), replace=False))
+        val_idx = val_idx[: max(8, config.limit // 4)]
+    grays = grayscale_images(dataset, np.concatenate([train_idx, val_idx]), progress)
+    train_set = FaceCrops(grays[: len(train_idx)], dataset.keypoints[train_idx], config, augment=True)
+    val_set = FaceCrops(grays[len(train_idx) :], dataset.keypoints[val_idx], config, augment=False)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, drop_last=True, generator=generator)
+    val_loader = DataLoader(val_set, 128)
+
+    model_config = config.model_config()
+    net = build_model(model_config).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, len(train_loader)))
+    loss_fn = _loss_function(config)
+
+    result = TrainResult(out_dir=out_dir, best_epoch=-1, best_val_nme=math.inf)
+    start_epoch, previous_seconds = 0, 0.0
+    checkpoint_path = out_dir / "last.pt"
+    if config.resume and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        net.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        start_epoch = checkpoint["epoch"] + 1
+        result.best_epoch, result.best_val_nme = checkpoint["best_epoch"], checkpoint["best_val_nme"]
+        result.history = [EpochRecord(**row) for row in checkpoint["history"]]
+        previous_seconds = checkpoint["wall_seconds"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        np.random.set_state(_numpy_state(checkpoint["numpy_rng"]))
+
+    def save(epoch: int) -> None:
+        _atomic_torch_save(
+            {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "train_config": asdict(config),
+                "model_config": config_to_dict(model_config),
+                "epoch": epoch,
+                "best_epoch": result.best_epoch,
+                "best_val_nme": result.best_val_nme,
+                "history": [asdict(record) for record in result.history],
+                "wall_seconds": previous_seconds + time.perf_counter() - started,
+                "torch_rng": torch.get_rng_state(),
+                "numpy_rng": _numpy_state_to_plain(np.random.get_state()),
+            },
+            checkpoint_path,
+        )
+
+    val_truth = dataset.keypoints[val_idx]
+    val_affines = np.stack([geometry.box_affine(box, config.input_size, config.box_scale) for box in val_set.boxes])
+    epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            epoch_start = time.perf_counter()
+            net.train()
+            losses = []
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+            for crops, targets in bar:
+                crops, targets = crops.to(device), targets.to(device)
+                loss = loss_fn(net(crops), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            normalized = predict_crops(net, val_loader, device)
+            predicted = geometry.crop_to_image(normalized, val_affines, config.input_size)
+            val_nme = float(metrics.nme(predicted, val_truth).mean())
+            record = EpochRecord(
+                epoch=epoch + 1,
+                train_loss=float(np.mean(losses)),
+                val_nme=val_nme,
+                lr=optimizer.param_groups[0]["lr"],
+                seconds=time.perf_counter() - epoch_start,
+            )
+            result.history.append(record)
+            if val_nme < result.best_val_nme:
+                result.best_val_nme, result.best_epoch = val_nme, epoch + 1
+                KeypointModel(net, model_config, config.box_scale).save(
+                    out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1}
+                )
+            save(epoch)
+            _write_log(out_dir / "log.csv", result.history)
+            if on_epoch is not None:
+                on_epoch(record)
+            if progress:
+                tqdm.write(
+                    f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val NME {val_nme:.2%}"
+                    f"  best {result.best_val_nme:.2%} (epoch {result.best_epoch})  {record.seconds:.0f} s"
+                )
+            if config.patience and record.epoch - result.best_epoch >= config.patience:
+                break
+    except KeyboardInterrupt:
+        result.interrupted = True
+        save(epoch)
+    result.seconds = previous_seconds + time.perf_counter() - started
+    summary = {
+        "best_epoch": result.best_epoch,
+        "best_val_nme": result.best_val_nme,
+        "epochs_run": len(result.history),
+        "wall_seconds": result.seconds,
+        "interrupted": result.interrupted,
+        "device": str(device),
+        "threads": config.threads,
+    }
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    return result
+
+
+def _loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss on normalised points, computed in crop pixels so its parameters read as pixels."""
+    half = config.input_size / 2
+    if config.loss == "wing":
+        return lambda p, t: wing_loss(p * half, t * half, config.wing_width, config.wing_curvature)
+    smooth = nn.SmoothL1Loss()
+    return lambda p, t: smooth(p * half, t * half)
+
+
+def _write_log(path: Path, history: list[EpochRecord]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(EpochRecord)])
+        writer.writeheader()
+        writer.writerows(asdict(record) for record in history)
+    os.replace(tmp, path)
+
+
+def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
+    """NumPy's RNG state as tensors and numbers, so the checkpoint loads with ``weights_only=True``."""
+    name, keys, position, has_gauss, cached = state
+    return {"keys": torch.from_numpy(keys.astype(np.int64)), "position": position, "has_gauss": has_gauss, "cached": cached}
+
+
+def _numpy_state(plain: dict[str, Any]) -> tuple:
+    keys = plain["keys"].numpy().astype(np.uint32)
+    return ("MT19937", keys, plain["position"], plain["has_gauss"], plain["cached"])

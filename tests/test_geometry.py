@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from fkp import geometry
+
+
+def test_crop_affine_centres_the_box_and_round_trips():
+    box = np.array([40.0, 30.0, 20.0, 30.0])
+    affine = geometry.box_affine(box, size=64, box_scale=1.5)
+    centre = geometry.apply_affine(np.array([[50.0, 45.0]]), affine)
+    np.testing.assert_allclose(centre, [[31.5, 31.5]], atol=1e-4)  # (64 - 1) / 2
+    # the crop's side covers 1.5 x the longer box side (30 px -> 45 px -> 64 crop px)
+    top = geometry.apply_affine(np.array([[50.0, 45.0 - 22.5]]), affine)
+    assert top[0, 1] == pytest.approx(31.5 - 32.0, abs=1e-4)
+    points = np.random.default_rng(0).uniform(0, 100, size=(10, 2))
+    back = geometry.apply_affine(geometry.apply_affine(points, affine), geometry.invert_affine(affine))
+    np.testing.assert_allclose(back, points, atol=1e-3)
+
+
+def test_normalized_coordinates_round_trip_and_edges():
+    size = 64
+    assert geometry.to_normalized(np.array([-0.5, size - 0.5]), size).tolist() == [-1.0, 1.0]
+    points = np.random.default_rng(1).uniform(0, size, size=(68, 2))
+    np.testing.assert_allclose(geometry.from_normalized(geometry.to_normalized(points, size), size), points, atol=1e-4)
+
+
+def test_warp_crop_keeps_a_bright_dot_under_its_point():
+    image = np.zeros((120, 160), np.uint8)
+    image[70, 90] = 255
+    affine = geometry.crop_affine(np.array([80.0, 60.0]), 80.0, 64, angle_degrees=25.0, flip=True)
+    crop = geometry.warp_crop(image, affine, 64)
+    x, y = np.rint(geometry.apply_affine(np.array([90.0, 70.0]), affine)).astype(int)
+    assert crop[y, x] == crop.max() > 0
+
+
+def test_crop_to_image_inverts_the_crop():
+    boxes = np.array([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 30.0, 30.0]])
+    affines = np.stack([geometry.box_affine(box, 48, 1.3) for box in boxes])
+    points = np.random.default_rng(2).uniform(0, 60, size=(2, 5, 2)).astype(np.float32)
+    normalized = np.stack([geometry.to_normalized(geometry.apply_affine(p, a), 48) for p, a in zip(points, affines)])
+    np.testing.assert_allclose(geometry.crop_to_image(normalized, affines, 48), points, atol=1e-3)
+
+
+def test_standardize_is_brightness_and_contrast_invariant():
+    crop = np.random.default_rng(3).integers(0, 100, size=(16, 16)).astype(np.float32)
+    np.testing.assert_allclose(geometry.standardize(crop), geometry.standardize(crop * 2 + 30), atol=1e-5)
+
+
+def test_keypoints_box():
+    points = np.array([[1.0, 2.0], [4.0, 8.0], [2.0, 3.0]])
+    assert geometry.keypoints_box(points).tolist() == [1.0, 2.0, 3.0, 6.0]

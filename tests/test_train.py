@@ -1,0 +1,75 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from fkp.predict import load_model
+from fkp.train import FaceCrops, TrainConfig, train, wing_loss
+
+TINY = dict(input_size=32, epochs=2, batch_size=8, limit=24, threads=1, patience=0, warmup_epochs=0.5)
+
+
+def test_wing_loss_is_log_for_small_and_linear_for_large_errors():
+    zero = torch.zeros(1, 1, 2)
+    small = wing_loss(torch.full((1, 1, 2), 1.0), zero, width=4.0, curvature=1.0)
+    assert small.item() == pytest.approx(4.0 * np.log(2.0))
+    large_a = wing_loss(torch.full((1, 1, 2), 10.0), zero, 4.0, 1.0)
+    large_b = wing_loss(torch.full((1, 1, 2), 11.0), zero, 4.0, 1.0)
+    assert (large_b - large_a).item() == pytest.approx(1.0)  # slope 1 beyond the width
+    at_width = wing_loss(torch.full((1, 1, 2), 4.0), zero, 4.0, 1.0)  # continuous at the width
+    assert at_width.item() == pytest.approx(4.0 * np.log(5.0))
+
+
+def test_face_crops_keep_points_on_their_pixels():
+    """Bright dots drawn at the points stay under the points through zoom, shift, rotation and flip."""
+    gray = np.zeros((100, 100), np.uint8)
+    points = np.array([[30, 40], [70, 42], [50, 60], [40, 75], [62, 74]], dtype=np.float32)
+    for x, y in points.astype(int):
+        gray[y - 1 : y + 2, x - 1 : x + 2] = 255
+    config = TrainConfig(input_size=64, photometric=False, flip=0.0)
+    crops = FaceCrops([gray], points[None], config, augment=True)
+    np.random.seed(0)
+    for _ in range(10):
+        crop, normalized = crops[0]
+        pixels = np.rint((normalized.numpy() + 1) / 2 * 64 - 0.5).astype(int)
+        image = crop[0].numpy()
+        inside = [(x, y) for x, y in pixels if 0 <= x < 64 and 0 <= y < 64]  # a random crop may cut a point off
+        assert len(inside) >= 3
+        assert all(image[y, x] > image.mean() + image.std() for x, y in inside)
+
+
+def test_training_writes_checkpoint_log_and_weights_and_resumes(data_dir, tmp_path):
+    config = TrainConfig(**TINY, out_dir=str(tmp_path / "run"))
+    result = train(config, data_dir, progress=False)
+    assert [r.epoch for r in result.history] == [1, 2] and not result.interrupted
+    assert all(np.isfinite(r.train_loss) and 0 < r.val_nme for r in result.history)
+    with open(tmp_path / "run" / "log.csv") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+    model = load_model(tmp_path / "run" / "best.safetensors")
+    assert model.input_size == 32
+    checkpoint = load_model(tmp_path / "run" / "last.pt")
+    assert checkpoint.metadata["epoch"] == 1  # zero-based index of the last finished epoch
+
+    longer = TrainConfig(**{**TINY, "epochs": 3}, out_dir=str(tmp_path / "run"), resume=True)
+    resumed = train(longer, data_dir, progress=False)
+    assert [r.epoch for r in resumed.history] == [1, 2, 3]
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(data_dir, tmp_path):
+    config = TrainConfig(**TINY, out_dir=str(tmp_path / "run"))
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    result = train(config, data_dir, progress=False, on_epoch=interrupt)
+    assert result.interrupted and len(result.history) == 1
+    assert (tmp_path / "run" / "last.pt").exists()
+    resumed = train(TrainConfig(**TINY, out_dir=str(tmp_path / "run"), resume=True), data_dir, progress=False)
+    assert [r.epoch for r in resumed.history] == [1, 2]
+
+
+def test_seeded_runs_repeat(data_dir, tmp_path):
+    runs = [train(TrainConfig(**{**TINY, "epochs": 1}, out_dir=str(tmp_path / f"r{i}")), data_dir, progress=False)
+            for i in range(2)]
+    assert runs[0].history[0].train_loss == runs[1].history[0].train_loss
