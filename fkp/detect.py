@@ -1,0 +1,312 @@
+"""Faces and their 68 keypoints on any photo: a face detector, then the keypoint model in each box.
+
+The pieces::
+
+    FaceDetector        protocol: detect(image) -> (N, 4) boxes x, y, w, h in pixels
+    HaarFaceDetector    OpenCV's frontal-face Haar cascade behind that protocol
+    Face                one face: box, keypoints (68, 2) in pixels of the input image, score
+    detect_keypoints    the pipeline: image -> list[Face] (an empty list when there is no face)
+
+The pipeline hands the detector's boxes to ``model.predict(image, boxes)`` unchanged: padding and
+squaring a box the way the model was trained is the model's job, not the caller's. Notebook 3
+(``3_Facial_Keypoint_Detection.ipynb``) teaches each step.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from fkp.images import load_image, to_rgb8
+from fkp.landmarks import NUM_KEYPOINTS
+
+HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
+"""The cascade :class:`HaarFaceDetector` loads from ``cv2.data.haarcascades``."""
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything that finds faces: ``detect(image) -> boxes``."""
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Find faces.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+
+        Returns:
+            (N, 4) float32 boxes x, y, w, h in pixels of ``image`` (N may be 0).
+        """
+        ...
+
+
+@runtime_checkable
+class KeypointPredictor(Protocol):
+    """Anything with the model API of :func:`fkp.load_model`: ``predict(image, boxes) -> keypoints``."""
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Keypoints of the face in each box.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            boxes: (N, 4) float x, y, w, h in pixels.
+
+        Returns:
+            (N, 68, 2) keypoints in pixels of ``image``, x then y.
+        """
+        ...
+
+
+def _frozen_array(values: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    array = np.array(values, dtype=np.float32)  # a copy, so freezing it cannot freeze the caller's array
+    if array.shape != shape:
+        raise ValueError(f"Face.{name} must have shape {shape}, got {array.shape}")
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face.
+
+    Attributes:
+        box: (4,) float32 x, y, w, h of the detector's box, in pixels of the input image.
+        keypoints: (68, 2) float32 points, x then y, in pixels of the input image.
+        score: the detector's confidence (for :class:`HaarFaceDetector`, the number of raw
+            detections merged into the box), or None if the detector gives none.
+
+    The arrays are read-only copies.
+    """
+
+    box: np.ndarray
+    keypoints: np.ndarray
+    score: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "box", _frozen_array(self.box, (4,), "box"))
+        object.__setattr__(self, "keypoints", _frozen_array(self.keypoints, (NUM_KEYPOINTS, 2), "keypoints"))
+        if self.score is not None:
+            object.__setattr__(self, "score", float(self.score))
+
+    def to_dict(self, decimals: int = 2) -> dict[str, Any]:
+        """JSON-ready form: ``{"box": [x, y, w, h], "score": float | None, "keypoints": [[x, y], ...]}``."""
+        return {
+            "box": [round(float(v), decimals) for v in self.box],
+            "score": self.score,
+            "keypoints": [[round(float(x), decimals), round(float(y), decimals)] for x, y in self.keypoints],
+        }
+
+
+def box_overlap(boxes_a: np.ndarray, boxes_b: np.ndarray, over: str = "union") -> np.ndarray:
+    """Pairwise overlap of two sets of boxes.
+
+    Args:
+        boxes_a: (N, 4) x, y, w, h.
+        boxes_b: (M, 4) x, y, w, h.
+        over: ``"union"`` for intersection over union (IoU), ``"min"`` for intersection over the
+            smaller box's area (1.0 when one box lies inside the other).
+
+    Returns:
+        (N, M) float array in [0, 1].
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    ax0, ay0, ax1, ay1 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
+    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    inter = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None) * np.clip(
+        np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None
+    )
+    area_a, area_b = a[:, 2:3] * a[:, 3:4], b[:, 2] * b[:, 3]
+    if over == "union":
+        denominator = area_a + area_b - inter
+    elif over == "min":
+        denominator = np.minimum(area_a, area_b)
+    else:
+        raise ValueError(f"over must be 'union' or 'min', got {over!r}")
+    return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
+
+
+def merge_overlapping(boxes: np.ndarray, scores: np.ndarray | None = None, overlap: float = 0.5) -> np.ndarray:
+    """Non-maximum suppression for face boxes: of boxes that overlap, keep the best one.
+
+    Two boxes overlap when their intersection covers at least ``overlap`` of the smaller box, so a
+    small box nested inside a face's box is merged into it, as are near-duplicates.
+
+    Args:
+        boxes: (N, 4) x, y, w, h.
+        scores: (N,) higher is better; None ranks by box area.
+        overlap: fraction of the smaller box, in (0, 1].
+
+    Returns:
+        (K,) int indices of the kept boxes, best first.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rank = boxes[:, 2] * boxes[:, 3] if scores is None else np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((-boxes[:, 2] * boxes[:, 3], -rank))  # best score first, larger box on ties
+    overlaps = box_overlap(boxes, boxes, over="min")
+    kept: list[int] = []
+    for index in order:
+        if all(overlaps[index, k] < overlap for k in kept):
+            kept.append(int(index))
+    return np.array(kept, dtype=np.int64)
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade (Viola-Jones) as a :class:`FaceDetector`.
+
+    Big photos are searched on a copy whose longer side is at most ``max_side`` pixels and the boxes
+    are mapped back, which bounds time and memory; nested and duplicate boxes are merged.
+
+    Args:
+        scale_factor: how much the search window grows between pyramid levels (> 1); smaller
+            finds more faces, more slowly.
+        min_neighbors: a box is kept only if more than this many raw detections overlap it;
+            higher means fewer false faces and more missed ones.
+        min_size: smallest face side searched for, in pixels of the input image.
+        max_side: longer side of the copy the cascade runs on; None searches at full size.
+        merge_overlap: boxes overlapping more than this fraction of the smaller one are merged
+            (:func:`merge_overlapping`); None keeps every box OpenCV returns.
+    """
+
+    def __init__(
+        self,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 30,
+        max_side: int | None = 1280,
+        merge_overlap: float | None = 0.5,
+    ) -> None:
+        if scale_factor <= 1.0:
+            raise ValueError(f"scale_factor must be above 1, got {scale_factor}")
+        if min_neighbors < 0 or min_size < 1 or (max_side is not None and max_side < 32):
+            raise ValueError("min_neighbors must be >= 0, min_size >= 1 and max_side >= 32")
+        if merge_overlap is not None and not 0 < merge_overlap <= 1:
+            raise ValueError(f"merge_overlap must be in (0, 1] or None, got {merge_overlap}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.max_side = max_side
+        self.merge_overlap = merge_overlap
+        path = os.path.join(cv2.data.haarcascades, HAAR_CASCADE_FILE)
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"cannot load the Haar cascade {path} (OpenCV 4.x ships it; OpenCV 5 does not)")
+
+    def __repr__(self) -> str:
+        return (
+            f"HaarFaceDetector(scale_factor={self.scale_factor}, min_neighbors={self.min_neighbors}, "
+            f"min_size={self.min_size}, max_side={self.max_side}, merge_overlap={self.merge_overlap})"
+        )
+
+    def detect_with_scores(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Find faces, with a confidence per face.
+
+        Args:
+            image: (H, W, 3) uint8 RGB (other layouts go through :func:`fkp.images.to_rgb8`).
+
+        Returns:
+            boxes (N, 4) float32 x, y, w, h in pixels of ``image``, sorted left to right, and
+            scores (N,) float32: the number of raw detections merged into each box.
+        """
+        gray = _gray(image)
+        height, width = gray.shape
+        scale = 1.0
+        if self.max_side is not None and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        min_side = max(1, round(self.min_size * scale))
+        found, counts = self._cascade.detectMultiScale2(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
+        )
+        boxes = np.asarray(found, dtype=np.float32).reshape(-1, 4) / scale
+        scores = np.asarray(counts, dtype=np.float32).reshape(-1)
+        if len(boxes) > 1 and self.merge_overlap is not None:
+            kept = merge_overlapping(boxes, scores, self.merge_overlap)
+            boxes, scores = boxes[kept], scores[kept]
+        order = np.lexsort((boxes[:, 1], boxes[:, 0]))  # left to right, then top to bottom
+        return boxes[order], scores[order]
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Find faces: (N, 4) float32 boxes x, y, w, h in pixels of ``image``, left to right."""
+        return self.detect_with_scores(image)[0]
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey of an image of any layout (RGB taken as RGB)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 2:
+        return image
+    if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        image = to_rgb8(image)
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def as_rgb8(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+    """An image path or array of any common layout as (H, W, 3) uint8 RGB (no copy when it already is)."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    return to_rgb8(image)
+
+
+@functools.lru_cache(maxsize=1)
+def default_detector() -> HaarFaceDetector:
+    """The detector :func:`detect_keypoints` uses when given none (built once)."""
+    return HaarFaceDetector()
+
+
+@functools.lru_cache(maxsize=1)
+def default_model() -> KeypointPredictor:
+    """The shipped keypoint model, ``fkp.load_model()``, loaded once and reused."""
+    from fkp.predict import load_model
+
+    return load_model()
+
+
+def detect_keypoints(
+    image: np.ndarray | str | os.PathLike[str],
+    detector: FaceDetector | None = None,
+    model: KeypointPredictor | None = None,
+) -> list[Face]:
+    """Find every face in a photo and its 68 keypoints.
+
+    Args:
+        image: (H, W, 3) uint8 RGB, any layout :func:`fkp.images.to_rgb8` accepts, or an image
+            file path (read with :func:`fkp.images.load_image`).
+        detector: finds the faces; default a :class:`HaarFaceDetector` with its default settings.
+        model: predicts keypoints in each box; default the shipped model (``fkp.load_model()``),
+            loaded on first use and cached.
+
+    Returns:
+        One :class:`Face` per detected face, in the detector's order (left to right for Haar);
+        an empty list when there is none. Boxes and keypoints are in pixels of ``image``.
+
+    Raises:
+        fkp.images.ImageReadError: ``image`` is a path that cannot be read.
+    """
+    rgb = as_rgb8(image)
+    detector = default_detector() if detector is None else detector
+    scorer = getattr(detector, "detect_with_scores", None)
+    if callable(scorer):
+        boxes, scores = scorer(rgb)
+    else:
+        boxes, scores = detector.detect(rgb), None
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        return []
+    model = default_model() if model is None else model
+    keypoints = np.asarray(model.predict(rgb, boxes), dtype=np.float32)
+    if keypoints.shape != (len(boxes), NUM_KEYPOINTS, 2):
+        raise ValueError(f"model.predict returned shape {keypoints.shape}, expected ({len(boxes)}, {NUM_KEYPOINTS}, 2)")
+    return [
+        Face(box=box, keypoints=points, score=None if scores is None else float(scores[i]))
+        for i, (box, points) in enumerate(zip(boxes, keypoints))
+    ]

@@ -1,0 +1,155 @@
+"""Reading any photo into the one array layout the package works on: (H, W, 3) uint8 RGB.
+
+:func:`load_image` reads JPEG, PNG, WebP, BMP, TIFF and whatever else Pillow or OpenCV decodes, by
+content rather than by extension; it turns the EXIF orientation into real pixels, so that a phone
+photo taken upright comes out upright. :func:`to_rgb8` does the same conversion for arrays already in
+memory (grayscale, RGBA, 16-bit, float). A file that cannot be decoded raises :class:`ImageReadError`,
+whose message names the file; the command line prints it as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm"}
+)
+"""File name endings that folder inputs (``fkp detect FOLDER``) treat as images; a single file is read
+whatever its name."""
+
+
+class ImageReadError(ValueError):
+    """A file that is missing or cannot be decoded as an image; the message starts with its path."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def to_rgb8(array: np.ndarray) -> np.ndarray:
+    """Convert an image array of any common kind to (H, W, 3) uint8 RGB.
+
+    Accepted layouts: (H, W) or (H, W, 1) grayscale, (H, W, 2) grayscale + alpha, (H, W, 3) RGB,
+    (H, W, 4) RGBA; channels are taken to be in RGB(A) order. Alpha is dropped (the colour
+    values are kept as they are, as ``cv2.imread`` does). Value ranges by dtype: uint8 as is;
+    uint16 and other integers as 16-bit (0-65535, scaled by 255/65535); bool as 0/255; floats as
+    0.0-1.0 (clipped).
+
+    Args:
+        array: the image, see above.
+
+    Returns:
+        (H, W, 3) uint8 RGB; a new array (never a view of ``array``).
+
+    Raises:
+        ValueError: the shape or dtype is not an image's.
+    """
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        array = array[:, :, None]
+    elif array.ndim != 3 or array.shape[2] not in (2, 3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1..4); got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"empty image of shape {array.shape}")
+    colour = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]  # drop alpha
+
+    if colour.dtype == np.uint8:
+        rgb8 = colour
+    elif colour.dtype == np.bool_:
+        rgb8 = colour.astype(np.uint8) * 255
+    elif np.issubdtype(colour.dtype, np.integer):  # 16-bit PNG/TIFF, Pillow's 32-bit "I" mode
+        rgb8 = np.round(np.clip(colour, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
+    elif np.issubdtype(colour.dtype, np.floating):
+        rgb8 = np.round(np.clip(np.nan_to_num(colour), 0.0, 1.0) * 255.0).astype(np.uint8)
+    else:
+        raise ValueError(f"unsupported image dtype {colour.dtype}")
+
+    if rgb8.shape[2] == 1:
+        rgb8 = np.repeat(rgb8, 3, axis=2)
+    return np.array(rgb8, dtype=np.uint8, order="C", copy=True)
+
+
+def _pil_to_rgb8(image: Image.Image) -> np.ndarray:
+    """Convert a decoded Pillow image, whatever its mode, to (H, W, 3) uint8 RGB."""
+    if image.mode in ("RGB", "L", "RGBA", "LA", "1"):
+        return to_rgb8(np.asarray(image))
+    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit integer or float grey
+        array = np.asarray(image)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("="))
+        if image.mode == "F":  # float grey has no fixed range: stretch what is there
+            low, high = float(array.min()), float(array.max())
+            array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+        return to_rgb8(array)
+    if image.mode in ("P", "PA") and "transparency" in image.info:
+        return to_rgb8(np.asarray(image.convert("RGBA")))
+    return to_rgb8(np.asarray(image.convert("RGB")))  # P, CMYK, YCbCr, LAB, HSV, ...
+
+
+def _read_with_opencv(path: Path) -> np.ndarray | None:
+    """Decode with OpenCV (formats Pillow does not know); None if OpenCV cannot either."""
+    data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: works with any file name encoding
+    if data.size == 0:
+        return None
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None:
+        return None
+    if decoded.ndim == 3 and decoded.shape[2] == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    elif decoded.ndim == 3 and decoded.shape[2] == 4:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
+    return to_rgb8(decoded)
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file into (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
+
+    The file is recognised by its content, not its name. Pillow decodes it first (it applies the
+    EXIF orientation and reports truncated files); files Pillow does not recognise go to OpenCV.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        (H, W, 3) uint8 RGB pixels; for an EXIF-rotated photo, the rotated (as-displayed) pixels.
+
+    Raises:
+        ImageReadError: the file is missing, a folder, empty, truncated or not an image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "no such file")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # big photos are welcome
+            with Image.open(path) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                return _pil_to_rgb8(upright)
+    except UnidentifiedImageError:
+        pass  # not a format Pillow knows: let OpenCV try
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(path, f"too large to decode safely ({error})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt data
+        reason = str(error).split("\n")[0] or type(error).__name__
+        raise ImageReadError(path, f"corrupt or truncated image ({reason})") from None
+    try:
+        rgb = _read_with_opencv(path)
+    except (OSError, cv2.error, ValueError) as error:
+        raise ImageReadError(path, f"not a readable image ({error})") from None
+    if rgb is None:
+        raise ImageReadError(path, "not an image file that Pillow or OpenCV can read")
+    return rgb
