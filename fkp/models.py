@@ -23,11 +23,11 @@ Architecture = Literal["naimishnet", "keypointnet"]
 class NaimishNetConfig:
     """The course baseline: convolution, pooling and dropout stages, then dense layers."""
 
-    input_size: int = 96  # side S of the square grayscale input crop, in pixels
-    channels: tuple[int, ...] = (32, 64, 128, 256)  # one conv + pool + dropout stage each
+    input_size: int = 64  # side S of the square grayscale input crop, in pixels
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # one conv + pool + dropout stage each
     kernel_sizes: tuple[int, ...] = (5, 3, 3, 3)
     dropouts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)  # rising with depth, as in NaimishNet
-    dense: int = 512  # width of the two hidden dense layers
+    dense: int = 256  # width of the two hidden dense layers
     dense_dropout: float = 0.5
     architecture: Architecture = field(default="naimishnet", init=False)
 

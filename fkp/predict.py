@@ -34,6 +34,9 @@ DEFAULT_BOX_SCALE = 1.35
 """Crop side = the box's longer side x this: room for the whole face around a tight box."""
 DEFAULT_WEIGHTS = "default.safetensors"
 FORMAT_VERSION = "1"
+DEFAULT_REFINE = 1
+"""Extra passes: each crops again around the tight box of the points found by the pass before,
+so the network sees the face framed as in training whatever box the detector gave."""
 Backend = Literal["torch", "onnx"]
 
 
@@ -52,11 +55,17 @@ class KeypointModel:
     """
 
     def __init__(
-        self, net: nn.Module, config: ModelConfig, box_scale: float = DEFAULT_BOX_SCALE, metadata: dict | None = None
+        self,
+        net: nn.Module,
+        config: ModelConfig,
+        box_scale: float = DEFAULT_BOX_SCALE,
+        metadata: dict | None = None,
+        refine: int = DEFAULT_REFINE,
     ) -> None:
         self.net = net.eval()
         self.config = config
         self.box_scale = box_scale
+        self.refine = refine
         self.metadata = dict(metadata or {})
         self._onnx_session: Any = None
 
@@ -108,10 +117,15 @@ class KeypointModel:
         Returns:
             (N, 68, 2) float32 keypoints in pixels of ``image``, x then y.
         """
-        crops, affines = self.crops(image, boxes)
-        if len(crops) == 0:
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32)
-        return geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        for _ in range(1 + self.refine):
+            crops, affines = self.crops(gray, boxes)
+            points = geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
+            boxes = geometry.keypoints_box(points)  # the next pass crops around the points found
+        return points
 
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> None:
         """Write the weights and config as safetensors (atomically)."""

@@ -53,6 +53,7 @@ class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
+    model_options: dict = field(default_factory=dict)  # KeypointNetConfig fields other than input_size
     input_size: int = 64  # side of the square grayscale crop fed to the network, pixels
     epochs: int = 60  # upper bound; early stopping may end sooner
     batch_size: int = 32
@@ -81,7 +82,7 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         if self.architecture == "naimishnet":
             return NaimishNetConfig(input_size=self.input_size)
-        return KeypointNetConfig(input_size=self.input_size)
+        return KeypointNetConfig(input_size=self.input_size, **self.model_options)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
