@@ -53,7 +53,7 @@ def main() -> None:
     model.metadata = provenance
     target = default_weights_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    model.save(target)
+    model.save(target, half=True)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
           f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training")
 

@@ -36,9 +36,9 @@ class NaimishNetConfig:
 class KeypointNetConfig:
     """The default model: a small residual encoder, a feature pyramid decoder and soft-argmax heatmaps."""
 
-    input_size: int = 64  # side S of the square grayscale input crop, in pixels
-    channels: tuple[int, int, int, int, int] = (16, 24, 48, 96, 192)  # stride 2, 2, 4, 8, 16
-    blocks: tuple[int, int, int] = (1, 2, 2)  # residual blocks at strides 4, 8, 16
+    input_size: int = 72  # side S of the square grayscale input crop, in pixels
+    channels: tuple[int, int, int, int, int] = (16, 32, 64, 128, 256)  # stride 2, 2, 4, 8, 16
+    blocks: tuple[int, int, int] = (1, 1, 1)  # residual blocks at strides 4, 8, 16
     decoder_channels: int = 48  # width of the pyramid decoder (stride 16 -> 8 -> 4)
     architecture: Architecture = field(default="keypointnet", init=False)
 
@@ -156,6 +156,7 @@ def soft_argmax(heatmaps: torch.Tensor) -> torch.Tensor:
         ``(i + 0.5) / W * 2 - 1`` (the same convention as the crop coordinates).
     """
     n, k, h, w = heatmaps.shape
+    heatmaps = heatmaps.float()  # full precision for the softmax, also under bfloat16 autocast
     probabilities = heatmaps.flatten(2).softmax(dim=-1).view(n, k, h, w)
     xs = (torch.arange(w, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / w * 2 - 1
     ys = (torch.arange(h, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / h * 2 - 1
@@ -168,7 +169,7 @@ class KeypointNet(nn.Module):
     """The default model: residual encoder to stride 16, pyramid decoder back to stride 4, one
     heatmap per keypoint and a soft-argmax that turns each heatmap into sub-pixel coordinates.
 
-    At the default 64 px input the heatmaps are 16 x 16; the decoder adds stride-8 and stride-4
+    At the default 72 px input the heatmaps are 18 x 18; the decoder adds stride-8 and stride-4
     detail to the stride-16 context, so every point sees the whole face.
     """
 

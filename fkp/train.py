@@ -53,9 +53,8 @@ class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
-    model_options: dict = field(default_factory=dict)  # KeypointNetConfig fields other than input_size
-    input_size: int = 64  # side of the square grayscale crop fed to the network, pixels
-    epochs: int = 60  # upper bound; early stopping may end sooner
+    input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
+    epochs: int = 80  # upper bound; early stopping may end sooner
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
     weight_decay: float = 1e-4
@@ -66,23 +65,27 @@ class TrainConfig:
     patience: int = 15  # epochs without a better validation NME before stopping; 0 disables
     val_fraction: float = 0.1  # share of training *people* held out for validation
     box_scale: float = DEFAULT_BOX_SCALE  # crop side = box's longer side x this
-    box_shift: float = 0.08  # random shift of the crop centre, fraction of the box side
-    box_zoom: float = 0.15  # random zoom of the crop side, exp(uniform(-z, z))
+    box_shift: float = 0.05  # random shift of the crop centre, fraction of the box side
+    box_zoom: float = 0.1  # random zoom of the crop side, exp(uniform(-z, z))
     detector_boxes: float = 0.5  # share of samples cut around a simulated Haar-style box
-    rotation_degrees: float = 15.0  # standard deviation of the random rotation
-    flip: float = 0.5  # probability of a horizontal flip (points reordered with MIRROR)
-    photometric: bool = True  # random gamma, blur and noise
+    rotation_degrees: float = 5.0  # standard deviation of the random rotation
+    # Probability of a horizontal flip (points reordered with MIRROR). Off by default: this data
+    # set's labels are not mirror-symmetric (the mirrored mean shape misses the mean shape by 2-5%
+    # of the eye distance), so flipped faces teach a bias; measured 3.9% against 4.7% validation NME.
+    flip: float = 0.0
+    photometric: bool = False  # random gamma, blur and noise
     limit: int | None = None  # use only this many training images (smoke runs)
     seed: int = 0
     threads: int = 2  # torch CPU threads
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto": bf16 autocast where the hardware has it
     out_dir: str = "runs/default"
     resume: bool = False  # continue from out_dir/last.pt
 
     def model_config(self) -> ModelConfig:
         if self.architecture == "naimishnet":
             return NaimishNetConfig(input_size=self.input_size)
-        return KeypointNetConfig(input_size=self.input_size, **self.model_options)
+        return KeypointNetConfig(input_size=self.input_size)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -99,6 +102,21 @@ def pick_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to train under bfloat16 autocast: asked for, or ``"auto"`` and fast on this device.
+
+    On CPUs with AMX or AVX-512 BF16 units (recent Xeons) it trains about twice as fast with the
+    same accuracy; elsewhere ``"auto"`` keeps float32. Weights stay float32 either way.
+    """
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def wing_loss(predicted: torch.Tensor, target: torch.Tensor, width: float, curvature: float) -> torch.Tensor:
@@ -283,7 +301,8 @@ def train(
     val_loader = DataLoader(val_set, 128)
 
     model_config = config.model_config()
-    net = build_model(model_config).to(device)
+    net = build_model(model_config).to(device, memory_format=torch.channels_last)
+    bf16 = use_bf16(config.precision, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, len(train_loader)))
     loss_fn = _loss_function(config)
@@ -332,8 +351,11 @@ def train(
             losses = []
             bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
             for crops, targets in bar:
-                crops, targets = crops.to(device), targets.to(device)
-                loss = loss_fn(net(crops), targets)
+                crops = crops.to(device, memory_format=torch.channels_last)
+                targets = targets.to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    predicted = net(crops)
+                loss = loss_fn(predicted.float(), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

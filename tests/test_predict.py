@@ -63,3 +63,13 @@ def test_wrong_weights_files_raise_clear_errors(tmp_path, tiny_model):
     bad_pickle.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="not an fkp training checkpoint"):
         load_model(bad_pickle)
+
+
+def test_half_precision_weights_load_as_float32_and_predict_alike(tiny_model, tmp_path):
+    path = tmp_path / "half.safetensors"
+    tiny_model.save(path, half=True)
+    loaded = load_model(path)
+    assert all(p.dtype == torch.float32 for p in loaded.net.parameters())
+    image = np.random.default_rng(3).integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
+    box = np.array([[8, 8, 40, 40]])
+    np.testing.assert_allclose(loaded.predict(image, box), tiny_model.predict(image, box), atol=0.05)

@@ -73,3 +73,16 @@ def test_seeded_runs_repeat(data_dir, tmp_path):
     runs = [train(TrainConfig(**{**TINY, "epochs": 1}, out_dir=str(tmp_path / f"r{i}")), data_dir, progress=False)
             for i in range(2)]
     assert runs[0].history[0].train_loss == runs[1].history[0].train_loss
+
+
+def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
+    from fkp.cli import main
+
+    out = tmp_path / "cli-run"
+    code = main(["train", "--data-dir", str(data_dir), "--epochs", "1", "--limit", "16", "--input-size", "32",
+                 "--threads", "1", "--batch-size", "8", "--no-photometric", "--loss", "smoothl1", "--out-dir", str(out)])
+    assert code == 0
+    assert (out / "best.safetensors").exists() and (out / "summary.json").exists()
+    assert "best validation NME" in capsys.readouterr().out
+    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(out)]) == 1
+    assert "fkp data download" in capsys.readouterr().err

@@ -31,50 +31,50 @@ WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif",
 SAMPLE_NAME = "sample:astronaut"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
-def _scale_factor(text: str) -> float:
+def scale_factor_arg(text: str) -> float:
     value = float(text)
     if not value > 1:
         raise argparse.ArgumentTypeError(f"must be above 1, got {text}")
     return value
 
 
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """Model and detector options shared by ``fkp detect``, ``fkp video`` (and ``fkp filter``)."""
     parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
     group = parser.add_argument_group("face detector (OpenCV Haar cascade)")
     group.add_argument(
-        "--scale-factor", type=_scale_factor, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
+        "--scale-factor", type=scale_factor_arg, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
     )
     group.add_argument(
         "--min-neighbors",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=5,
         metavar="N",
         help="raw detections needed per face; higher: fewer false faces, more missed ones (default 5)",
     )
     group.add_argument(
-        "--min-size", type=_positive_int, default=30, metavar="PX", help="smallest face side in pixels (default 30)"
+        "--min-size", type=positive_int, default=30, metavar="PX", help="smallest face side in pixels (default 30)"
     )
 
 
@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", metavar="FILE", help="write boxes and keypoints per image and face to FILE ('-': stdout)"
     )
     detect.add_argument("--no-draw", action="store_true", help="write no annotated images")
-    _add_common_options(detect)
+    add_detection_options(detect)
     detect.set_defaults(handler=run_detect)
 
     video = subparsers.add_parser(
@@ -143,13 +143,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("-o", "--output", metavar="OUT", help="output video, .mp4 or .avi (default: NAME_fkp.mp4)")
     video.add_argument(
         "--smoothing",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         metavar="S",
         help="temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
     )
-    video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    _add_common_options(video)
+    video.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    add_detection_options(video)
     video.set_defaults(handler=run_video)
 
 
@@ -232,7 +232,7 @@ def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) ->
         job.output = folder / name
 
 
-def _write_image(path: Path, rgb: np.ndarray) -> None:
+def write_image(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
     ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -308,7 +308,7 @@ def run_detect(args: argparse.Namespace) -> int:
             }
         )
         if draw and job.output is not None:
-            _write_image(job.output, draw_faces(image, faces))
+            write_image(job.output, draw_faces(image, faces))
             written.append(job.output)
     seconds = time.perf_counter() - start
 

@@ -29,10 +29,10 @@ import numpy as np
 from fkp.cli import CommandError
 from fkp.cli.detect import (
     WRITABLE_SUFFIXES,
-    _add_common_options,
-    _non_negative_float,
-    _positive_int,
-    _write_image,
+    add_detection_options,
+    non_negative_float,
+    positive_int,
+    write_image,
     build_detector,
     load_model_for,
 )
@@ -82,24 +82,24 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--strength",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=1.0,
         metavar="S",
         help="opacity, blur strength or axis length (1)",
     )
     parser.add_argument(
         "--smoothing",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         metavar="S",
         help="videos: temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
     )
-    parser.add_argument("--max-frames", type=_positive_int, metavar="N", help="videos: stop after N frames")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help="videos: stop after N frames")
     art = parser.add_argument_group("your own overlay")
     art.add_argument("--art", metavar="PNG", help="an RGBA picture to place instead of --filter")
     art.add_argument("--anchors", type=_numbers(float), metavar="X,Y,...", help="anchor points in the picture's pixels")
     art.add_argument("--points", type=_numbers(int), metavar="I,...", help="keypoint indices (0-67) the anchors go to")
-    _add_common_options(parser)
+    add_detection_options(parser)
     parser.set_defaults(handler=run, parser=parser)
 
 
@@ -147,7 +147,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
     start = time.perf_counter()
     faces = detect_keypoints(image, detector=detector, model=model)
     result = apply_filter(image, [face.keypoints for face in faces], function, args.strength)
-    _write_image(output, result)
+    write_image(output, result)
     seconds = time.perf_counter() - start
     found = f"{len(faces)} face{'' if len(faces) == 1 else 's'}" if faces else "no face found"
     print(f"{label}: {found}, {seconds:.1f} s\nwrote {output}")

@@ -1,0 +1,40 @@
+"""The committed notebooks are a promise to readers: one clean top-to-bottom run, figures included."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(ROOT.glob("[0-9]_*.ipynb"))
+
+
+def test_the_four_course_notebooks_are_there():
+    assert [path.name for path in NOTEBOOKS] == [
+        "1_Load_and_Visualize_Data.ipynb",
+        "2_Define_Train_Network.ipynb",
+        "3_Facial_Keypoint_Detection.ipynb",
+        "4_Fun_with_Keypoints.ipynb",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_after_one_clean_run_in_order(path):
+    notebook = json.loads(path.read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code" and "".join(cell["source"]).strip()]
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
+    errors = [o for cell in code for o in cell["outputs"] if o["output_type"] == "error"]
+    assert errors == []
+    images = [o for cell in code for o in cell["outputs"] if "image/png" in o.get("data", {}) or "image/jpeg" in o.get("data", {})]
+    assert len(images) >= 3  # the figures are part of what a reader sees
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_skeleton_follows_the_style(path):
+    notebook = json.loads(path.read_text())
+    markdown = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    titles = [line for line in markdown.splitlines() if line.startswith("# ")]
+    assert len(titles) == 1
+    assert "## Summary" in markdown and "## Exercises" in markdown
+    setup = "".join(next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")["source"])
+    assert "set_seed(" in setup and "SMOKE" in setup

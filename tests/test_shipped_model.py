@@ -1,0 +1,65 @@
+"""Regression guards for the model that ships inside the package (not a benchmark)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fkp
+from fkp import metrics
+from fkp.cli import main
+from fkp.data import FacialKeypointsDataset
+from fkp.geometry import keypoints_box
+from fkp.landmarks import NUM_KEYPOINTS
+from fkp.predict import default_weights_path
+
+
+def test_the_default_model_ships_small_and_loads_without_pickle():
+    path = default_weights_path()
+    assert path.is_file() and path.stat().st_size <= 5_000_000
+    assert path.read_bytes()[8:9] == b"{"  # safetensors: an 8-byte header length, then JSON
+    model = fkp.load_model()
+    assert model.metadata["train_command"].startswith("fkp train")
+
+
+def test_the_default_model_predicts_test_faces_within_6_percent(data_dir):
+    test = FacialKeypointsDataset(data_dir, "test")
+    model = fkp.load_model()
+    errors = []
+    for index in range(0, len(test), 77):  # ten faces spread over the split
+        truth = test.keypoints[index]
+        predicted = model.predict(test.image(index), keypoints_box(truth)[None])
+        assert predicted.shape == (1, NUM_KEYPOINTS, 2)
+        errors.append(metrics.nme(predicted, truth[None])[0])
+    assert np.mean(errors) < 0.06 and max(errors) < 0.12
+
+
+def test_fkp_evaluate_writes_a_json_report(data_dir, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    assert main(["evaluate", "--data-dir", str(data_dir), "--backend", "torch", "--json", str(report)]) == 0
+    figures = json.loads(report.read_text())
+    assert figures["total"] == figures["found"] == 770
+    assert 0 < figures["mean_nme"] < 0.06 and set(figures["region_nme"]) >= {"jaw", "mouth"}
+    out = capsys.readouterr().out
+    assert "mean NME" in out and "ms per face" in out
+
+
+def test_fkp_export_writes_an_onnx_model_that_agrees_with_torch(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    target = tmp_path / "model.onnx"
+    assert main(["export", "--onnx", str(target)]) == 0
+    model = fkp.load_model(backend="torch")
+    crops = np.random.default_rng(0).integers(0, 255, size=(3, model.input_size, model.input_size), dtype=np.uint8)
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    from fkp.geometry import standardize
+
+    onnx_points = session.run(None, {"crops": standardize(crops)[:, None]})[0]
+    np.testing.assert_allclose(onnx_points, model.predict_crops(crops), atol=1e-3)
+
+
+def test_a_wrong_model_file_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("not weights")
+    assert main(["export", "--model", str(bad), "--onnx", str(tmp_path / "x.onnx")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.safetensors" in err[0]
