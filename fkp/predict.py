@@ -158,7 +158,7 @@ class KeypointModel:
     def use_onnx(self, threads: int = 1) -> KeypointModel:
         """Run the network with onnxruntime from now on (faster on CPU); returns ``self``.
 
-        Needs ``pip install fkp[onnx]``.
+        Needs onnxruntime (a dependency of fkp; optional when fkp is installed without it).
         """
         import onnxruntime
 
@@ -183,7 +183,7 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("fkp") / "weights" / DEFAULT_WEIGHTS))
 
 
-def load_model(path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "torch") -> KeypointModel:
+def load_model(path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "auto") -> KeypointModel:
     """Load the shipped default model, or a model file written by ``fkp train``.
 
     Args:

@@ -57,7 +57,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as tmp:
             tmp.write(payload)
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -107,3 +107,17 @@ def test_wrong_folder_raises_a_helpful_error(tmp_path: Path) -> None:
 def test_unknown_split_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="split"):
         FacialKeypointsDataset(tmp_path, split="validation")  # type: ignore[arg-type]
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from fkp.utils import atomic_write_bytes
+
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"payload")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_bytes() == b"payload"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
