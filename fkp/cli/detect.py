@@ -338,37 +338,48 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def run_video(args: argparse.Namespace) -> int:
-    """Handler of ``fkp video``."""
+def annotate_video_from_args(
+    args: argparse.Namespace, path: str | None, label: str, render: Any = None
+) -> tuple[Any, Path]:
+    """Run :func:`fkp.video.annotate_video` with the options that ``fkp video`` and ``fkp filter``
+    share (``--camera``, ``-o``, ``--smoothing``, ``--max-frames``, detector and model options).
+
+    Returns:
+        The run's :class:`fkp.video.VideoStats` and the video written
+        (default ``STEM_LABEL.mp4``, or ``cameraN_LABEL.mp4``).
+    """
     from fkp.smoothing import DEFAULT_SMOOTHING
-    from fkp.utils import set_seed
     from fkp.video import VideoReadError, annotate_video
 
-    set_seed(0)
     if args.camera is not None:
         source: str | int = args.camera
-        default_output = Path(f"camera{args.camera}_fkp.mp4")
+        default_output = Path(f"camera{args.camera}_{label}.mp4")
     else:
-        source = args.input
-        default_output = Path(f"{Path(args.input).stem}_fkp.mp4")
+        source = str(path)
+        default_output = Path(f"{Path(str(path)).stem}_{label}.mp4")
     output = Path(args.output) if args.output else default_output
-    detector = build_detector(args)
-    model = load_model_for(args)
-    smoothing = DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing
     try:
         stats = annotate_video(
             source,
             output,
-            detector=detector,
-            model=model,
-            smoothing=smoothing,
+            render=render,
+            detector=build_detector(args),
+            model=load_model_for(args),
+            smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
             progress=True,
             max_frames=args.max_frames,
         )
-    except VideoReadError as error:
+    except (VideoReadError, ValueError) as error:
         raise CommandError(str(error)) from None
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+    return stats, output
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Handler of ``fkp video``."""
+    from fkp.utils import set_seed
+
+    set_seed(0)
+    stats, output = annotate_video_from_args(args, args.input, "fkp")
     print(
         f"{stats.frames} frames, {stats.faces} faces, {stats.seconds:.1f} s: "
         f"{stats.faces_per_second:.1f} faces/s, {stats.frames_per_second:.1f} frames/s\nwrote {output}"

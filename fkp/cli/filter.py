@@ -30,6 +30,7 @@ from fkp.cli import CommandError
 from fkp.cli.detect import (
     WRITABLE_SUFFIXES,
     add_detection_options,
+    annotate_video_from_args,
     non_negative_float,
     positive_int,
     write_image,
@@ -155,34 +156,10 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
 
 
 def _run_video(args: argparse.Namespace, label: str, function: FilterFunction) -> int:
-    from fkp.smoothing import DEFAULT_SMOOTHING
-    from fkp.video import VideoReadError, annotate_video
-
-    if args.camera is not None:
-        source: str | int = args.camera
-        default_output = Path(f"camera{args.camera}_{label}.mp4")
-    else:
-        source = args.path
-        default_output = Path(f"{Path(args.path).stem}_{label}.mp4")
-    output = Path(args.output) if args.output else default_output
-    detector = build_detector(args)
-    model = load_model_for(args)
-
     def render(frame: np.ndarray, faces: Sequence[Any]) -> np.ndarray:
         return apply_filter(frame, [face.keypoints for face in faces], function, args.strength)
 
-    try:
-        stats = annotate_video(
-            source,
-            output,
-            render=render,
-            detector=detector,
-            model=model,
-            smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
-            max_frames=args.max_frames,
-        )
-    except (VideoReadError, ValueError) as error:
-        raise CommandError(str(error)) from None
+    stats, output = annotate_video_from_args(args, args.path, label, render)
     print(
         f"{label}: {stats.frames} frames, {stats.faces} faces, {stats.seconds:.1f} s: "
         f"{stats.frames_per_second:.1f} frames/s\nwrote {output}"
