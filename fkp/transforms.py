@@ -93,7 +93,7 @@ def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return mapped.astype(np.float64 if points.dtype == np.float64 else np.float32)
 
 
-def invert_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def unapply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Map points back through a (2, 3) affine matrix: the inverse of :func:`apply_affine`.
 
     Args:
@@ -110,7 +110,7 @@ def invert_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
 def keypoints_to_original(keypoints: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Map keypoints predicted on a transformed image back to pixels of the original image.
 
-    Like :func:`invert_affine`, and if ``affine`` contains a reflection (an odd number of flips, whose
+    Like :func:`unapply_affine`, and if ``affine`` contains a reflection (an odd number of flips, whose
     keypoints were reordered with :data:`fkp.landmarks.MIRROR`), also restores the point order.
 
     Args:
@@ -120,7 +120,7 @@ def keypoints_to_original(keypoints: np.ndarray, affine: np.ndarray) -> np.ndarr
     Returns:
         (..., 68, 2) pixels of the original image, x then y, in the original point order.
     """
-    points = invert_affine(keypoints, affine)
+    points = unapply_affine(keypoints, affine)
     if np.linalg.det(np.asarray(affine, dtype=np.float64)[:, :2]) < 0:
         points = points[..., MIRROR, :]
     return points

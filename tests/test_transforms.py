@@ -24,7 +24,7 @@ from fkp.transforms import (
     ToTensor,
     apply_affine,
     denormalize_keypoints,
-    invert_affine,
+    unapply_affine,
     keypoints_to_original,
     normalize_keypoints,
 )
@@ -265,7 +265,7 @@ def test_normalised_units_edges_and_centre() -> None:
 def test_affine_helpers_round_trip() -> None:
     affine = np.array([[0.8, -0.3, 12.0], [0.4, 1.1, -7.0]])
     points = np.random.default_rng(0).uniform(0, 100, size=(5, 2))
-    np.testing.assert_allclose(invert_affine(apply_affine(points, affine), affine), points, atol=1e-9)
+    np.testing.assert_allclose(unapply_affine(apply_affine(points, affine), affine), points, atol=1e-9)
 
 
 def test_to_tensor_shapes() -> None:
