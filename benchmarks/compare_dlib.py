@@ -113,9 +113,7 @@ def main() -> None:
         rows.append(Row("dlib, ground-truth box", len(predicted), len(test), metrics.report(predicted, truth), ms))
 
     for backend in ("torch", "onnx"):
-        model = fkp.load_model(backend=backend)
-        if backend == "onnx":
-            model.use_onnx(threads=1)
+        model = fkp.load_model(backend=backend, threads=1)
         for boxes in ("gt", "haar"):
             result = evaluate(model, boxes=boxes, dataset=test)
             label = "ground-truth box" if boxes == "gt" else "Haar detector"
@@ -187,9 +185,7 @@ def warm_latency(dataset: FacialKeypointsDataset, with_dlib: bool, calls: int = 
             lambda image, box: predictor(image, dlib.rectangle(*(int(v) for v in (box[0], box[1], box[0] + box[2], box[1] + box[3]))))
         )
     for backend in ("torch", "onnx"):
-        model = fkp.load_model(backend=backend)
-        if backend == "onnx":
-            model.use_onnx(threads=1)
+        model = fkp.load_model(backend=backend, threads=1)
         out[f"fkp default ({backend})"] = median_ms(lambda image, box: model.predict(image, box[None]))
     return out
 
@@ -290,9 +286,7 @@ def batch_throughput(dataset: FacialKeypointsDataset, threads: int, batch: int =
     boxes = np.repeat(keypoints_box(dataset.keypoints[0])[None], batch, axis=0)
     out = {}
     for backend in ("torch", "onnx"):
-        model = fkp.load_model(backend=backend)
-        if backend == "onnx":
-            model.use_onnx(threads=threads)
+        model = fkp.load_model(backend=backend, threads=threads)
         model.predict(image, boxes)
         start, rounds = time.perf_counter(), 20
         for _ in range(rounds):

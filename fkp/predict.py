@@ -183,7 +183,9 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("fkp") / "weights" / DEFAULT_WEIGHTS))
 
 
-def load_model(path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "auto") -> KeypointModel:
+def load_model(
+    path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "auto", threads: int = 1
+) -> KeypointModel:
     """Load the shipped default model, or a model file written by ``fkp train``.
 
     Args:
@@ -191,6 +193,7 @@ def load_model(path: str | os.PathLike[str] | None = None, backend: Backend | Li
             a run) or a training checkpoint ``last.pt`` (loaded with ``weights_only=True``).
         backend: ``"torch"``, ``"onnx"`` (needs onnxruntime), or ``"auto"``: onnx when it is
             installed, else torch.
+        threads: onnxruntime's CPU threads (PyTorch follows ``torch.set_num_threads``).
 
     Raises:
         WeightsError: the file is missing or is not an fkp model.
@@ -203,7 +206,7 @@ def load_model(path: str | os.PathLike[str] | None = None, backend: Backend | Li
     else:
         model = _load_safetensors(path)
     if backend == "onnx" or (backend == "auto" and _has_onnxruntime()):
-        model.use_onnx()
+        model.use_onnx(threads=threads)
     return model
 
 

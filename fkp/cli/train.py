@@ -88,9 +88,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
-        model = load_model(args.model, backend=args.backend)
-        if model.backend == "onnx":
-            model.use_onnx(threads=args.threads)
+        model = load_model(args.model, backend=args.backend, threads=args.threads)
         result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes)
     except (WeightsError, DataNotFoundError) as error:
         raise CommandError(str(error)) from error
@@ -113,7 +111,7 @@ def _export(args: argparse.Namespace) -> int:
     from fkp.predict import WeightsError, load_model
 
     try:
-        model = load_model(args.model)
+        model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:
         raise CommandError(str(error)) from error
     export_onnx(model, args.onnx)
