@@ -1,11 +1,18 @@
-"""The Udacity facial keypoints data set as a PyTorch ``Dataset``.
+"""Facial keypoint data sets as a PyTorch ``Dataset``: the course's Udacity set and 300-W.
 
-Layout on disk (what ``fkp data download`` produces)::
+Layout on disk (what ``fkp data download`` and ``fkp data prepare-300w`` produce)::
 
-    ROOT/training_frames_keypoints.csv   ROOT/training/*.jpg   (3462 labelled images)
-    ROOT/test_frames_keypoints.csv       ROOT/test/*.jpg       (770 labelled images)
+    ROOT/training_frames_keypoints.csv   ROOT/training/*.jpg
+    ROOT/test_frames_keypoints.csv       ROOT/test/*.jpg
 
 Each CSV row is a file name then 136 numbers ``x0, y0, ..., x67, y67`` in pixels of that image.
+Two data sets come in this layout, each found by name (:func:`resolve_dataset`):
+
+- ``"udacity"``: the course's set, YouTube Faces frames (3462 training, 770 test images);
+  ``--dir``/``$FKP_DATA_DIR``, then ``./data``.
+- ``"300w"``: real photos of the 300-W family (LFPW, HELEN, AFW; ``$FKP_300W_DIR``, then
+  ``./data/faces-300w``). A file name's prefix names its subset (``lfpw_test_``, ``helen_train_``,
+  ``afw_``; :func:`subset_of`).
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
-from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import GET_DATA_HINT, resolve_data_dir
+from fkp.landmarks import MIRROR, NUM_KEYPOINTS, REGIONS
+from fkp.utils import GET_300W_HINT, GET_DATA_HINT, resolve_300w_dir, resolve_data_dir
 
 Split = Literal["training", "test"]
+DATASETS: tuple[str, ...] = ("udacity", "300w")
+"""The data sets found by name (see :func:`resolve_dataset`); any other name is a folder."""
+SUBSETS: tuple[str, ...] = ("lfpw", "helen", "afw", "ibug")
+"""300-W subsets, named by the prefix of each file name."""
 SPLITS: tuple[Split, ...] = ("training", "test")
 Sample = dict[str, Any]
 """A sample: ``{"image": (H, W, 3) uint8 RGB, "keypoints": (68, 2) float32 pixels (x, y), "name": str}``.
@@ -58,6 +69,57 @@ def person_of(name: str) -> str:
     return re.sub(r"_\d+$", "", Path(name).stem)
 
 
+def subset_of(name: str) -> str | None:
+    """The 300-W subset of an image from its file name (``"helen_test_296814969_3.jpg" -> "helen"``).
+
+    Returns:
+        One of :data:`SUBSETS`, or ``None`` for a name without such a prefix (the Udacity set).
+    """
+    prefix = name.split("_", 1)[0].lower()
+    return prefix if prefix in SUBSETS and "_" in name else None
+
+
+def resolve_dataset(name_or_dir: str | os.PathLike[str] | None) -> Path:
+    """The folder of a data set given by name (:data:`DATASETS`) or as a folder.
+
+    ``None`` and ``"udacity"`` follow :func:`fkp.utils.resolve_data_dir`; ``"300w"`` follows
+    :func:`fkp.utils.resolve_300w_dir`; anything else is taken as a folder.
+    """
+    if name_or_dir is None or str(name_or_dir) == "udacity":
+        return resolve_data_dir(None)
+    if str(name_or_dir) == "300w":
+        return resolve_300w_dir(None)
+    return Path(name_or_dir).expanduser()
+
+
+def mirror_asymmetry(keypoints: np.ndarray) -> float:
+    """How far a set's labels are from mirror-consistent: 0 when flips with :data:`MIRROR` are valid.
+
+    Every face is moved to a frame where its eye centres sit at (-0.5, 0) and (0.5, 0), the frames
+    are averaged into a mean shape, and the mean shape is compared with its own mirror image
+    (x -> -x, points reordered by :data:`MIRROR`). Over a set whose poses are as often turned left
+    as right, consistent labels give a near-symmetric mean shape.
+
+    Args:
+        keypoints: (N, 68, 2) labelled points in pixels, x then y.
+
+    Returns:
+        The mean distance between the mean shape and its mirror image, in eye distances.
+    """
+    points = np.asarray(keypoints, dtype=np.float64)
+    right = points[:, REGIONS["right_eye"]].mean(axis=1)  # (N, 2)
+    left = points[:, REGIONS["left_eye"]].mean(axis=1)
+    axis = left - right
+    scale = np.linalg.norm(axis, axis=1, keepdims=True)  # (N, 1)
+    cos, sin = (axis / scale).T  # (N,) each
+    centred = points - ((left + right) / 2)[:, None]
+    frame = np.stack([centred[..., 0] * cos[:, None] + centred[..., 1] * sin[:, None],
+                      -centred[..., 0] * sin[:, None] + centred[..., 1] * cos[:, None]], axis=-1) / scale[:, None]
+    mean = frame.mean(axis=0)  # (68, 2)
+    mirrored = mean[MIRROR] * np.array([-1.0, 1.0])
+    return float(np.linalg.norm(mirrored - mean, axis=-1).mean())
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file by its content (whatever its extension) to (H, W, 3) uint8 RGB.
 
@@ -71,7 +133,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 class FacialKeypointsDataset(Dataset):
-    """One split of the facial keypoints data set.
+    """One split of a facial keypoints data set (the Udacity set, 300-W, or any folder in that layout).
 
     A sample is a dict ``{"image": (H, W, 3) uint8 RGB, "keypoints": (68, 2) float32, "name": str}``
     with keypoints in pixels of the image, x then y, before ``transform`` is applied to it.
@@ -80,7 +142,8 @@ class FacialKeypointsDataset(Dataset):
     first epoch pays for decoding; :meth:`preload` fills the cache up front with a progress bar.
 
     Args:
-        root: the data folder; ``None`` looks it up (``$FKP_DATA_DIR``, then ``./data``).
+        root: the data folder, or a data set name of :data:`DATASETS`; ``None`` is the Udacity
+            set (``$FKP_DATA_DIR``, then ``./data``).
         split: ``"training"`` or ``"test"``.
         transform: a callable applied to each sample dict, e.g. a :class:`fkp.transforms.Compose`.
         cache: keep decoded images in memory.
@@ -95,12 +158,13 @@ class FacialKeypointsDataset(Dataset):
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-        self.root = resolve_data_dir(root)
+        self.root = resolve_dataset(root)
         self.split = split
         self.transform = transform
         table = csv_path(self.root, split)
         if not table.is_file():
-            raise DataNotFoundError(f"{table} not found: {GET_DATA_HINT}")
+            hint = GET_300W_HINT if str(root) == "300w" else GET_DATA_HINT
+            raise DataNotFoundError(f"{table} not found: {hint}")
         self.names, self.keypoints = read_keypoints_csv(table)
         self._cache: list[np.ndarray | None] | None = [None] * len(self.names) if cache else None
 
@@ -142,6 +206,22 @@ class FacialKeypointsDataset(Dataset):
         for index in tqdm(range(len(self)), desc=f"decoding {self.split}", disable=not progress):
             self.image(index)
         return self
+
+    @property
+    def convention(self) -> str | None:
+        """The labelling convention of this set (:data:`fkp.conventions.CONVENTIONS`), or ``None`` if unknown.
+
+        The Udacity set and 300-W are recognised by where they are found (:func:`resolve_dataset`).
+        """
+        here = self.root.resolve()
+        for name in DATASETS:
+            if resolve_dataset(name).resolve() == here:
+                return name
+        return None
+
+    def subsets(self) -> list[str | None]:
+        """The 300-W subset of each sample, in sample order (``None`` where the name has none)."""
+        return [subset_of(name) for name in self.names]
 
     def persons(self) -> list[str]:
         """The person of each sample, in sample order (see :func:`person_of`)."""

@@ -15,10 +15,10 @@ from typing import Literal
 
 import numpy as np
 
-from fkp import metrics
-from fkp.data import FacialKeypointsDataset, Split
+from fkp import conventions, metrics
+from fkp.data import FacialKeypointsDataset, Split, subset_of
 from fkp.detect import FaceDetector, HaarFaceDetector, box_overlap
-from fkp.geometry import keypoints_box
+from fkp.geometry import keypoints_box, rotate_image
 from fkp.predict import KeypointModel
 
 BoxSource = Literal["gt", "haar"]
@@ -38,10 +38,19 @@ class Evaluation:
     ms_per_face: float  # model.predict time per face, one face per call
     errors: np.ndarray = field(repr=False)  # (found,) NME per found face
     names: list[str] = field(repr=False, default_factory=list)  # image names of the found faces
+    rotation: float = 0.0  # degrees every photo was turned by, clockwise on screen
 
     @property
     def found_rate(self) -> float:
         return self.found / self.total if self.total else 0.0
+
+    def by_subset(self) -> dict[str, metrics.Report]:
+        """Figures per 300-W subset (``lfpw``, ``helen``, ...) of the found faces; empty for the Udacity set."""
+        subsets = np.array([subset_of(name) or "" for name in self.names])
+        return {
+            name: metrics.summarize(self.errors[subsets == name])
+            for name in sorted(set(subsets.tolist()) - {""})
+        }
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,13 +60,20 @@ class Evaluation:
             "found": self.found,
             "found_rate": self.found_rate,
             "ms_per_face": self.ms_per_face,
+            "rotation": self.rotation,
             **self.report.as_dict(),
+            "subsets": {name: report.as_dict() for name, report in self.by_subset().items()},
         }
 
     def __str__(self) -> str:
+        turned = f", photos turned {self.rotation:g} deg" if self.rotation else ""
+        subsets = "".join(
+            f"\n  {name}: {report.count} faces, mean NME {report.mean_nme:.2%}, failure rate {report.failure_rate:.1%}"
+            for name, report in self.by_subset().items()
+        )
         return (
-            f"{self.split} split, {self.boxes} boxes: {self.found}/{self.total} faces ({self.found_rate:.1%})\n"
-            f"{self.report}\n{self.ms_per_face:.2f} ms per face"
+            f"{self.split} split, {self.boxes} boxes{turned}: {self.found}/{self.total} faces ({self.found_rate:.1%})\n"
+            f"{self.report}{subsets}\n{self.ms_per_face:.2f} ms per face"
         )
 
 
@@ -78,18 +94,23 @@ def evaluate(
     detector: FaceDetector | None = None,
     progress: bool = True,
     dataset: FacialKeypointsDataset | None = None,
+    rotation: float = 0.0,
 ) -> Evaluation:
     """Predict every labelled face of ``split`` and score it.
 
     Args:
         model: the model to evaluate.
-        data_root: the data folder (``None``: ``$FKP_DATA_DIR``, then ``./data``).
+        data_root: the data folder or a data set name (``"udacity"``, ``"300w"``; ``None``: the Udacity set).
         split: ``"test"`` (as the course reports) or ``"training"``.
         boxes: ``"gt"`` tight boxes of the labelled points, or ``"haar"`` detections.
         detector: the detector for ``boxes="haar"``; default :class:`HaarFaceDetector`.
         progress: show a tqdm bar.
         dataset: an already loaded split to use instead of ``data_root`` and ``split`` (its
             decoded-image cache is reused, so timings are not disturbed by decoding).
+        rotation: turn every photo and its labels by this many degrees first (clockwise on screen).
+
+    A model that records its labelling convention (``metadata["labels"]``) is scored in the data
+    set's convention (:func:`fkp.conventions.convert`).
     """
     from tqdm.auto import tqdm
 
@@ -99,6 +120,8 @@ def evaluate(
     seconds = 0.0
     for index in tqdm(range(len(dataset)), desc=f"evaluating {split} ({boxes} boxes)", disable=not progress):
         image, points = dataset.image(index), dataset.keypoints[index]
+        if rotation:
+            image, points = rotate_image(image, points, rotation)
         box = keypoints_box(points)
         if boxes == "haar":
             detections = detector.detect(image)
@@ -112,6 +135,10 @@ def evaluate(
         truth.append(points)
         names.append(dataset.names[index])
     predicted_array, truth_array = np.asarray(predicted), np.asarray(truth)
+    model_labels = getattr(model, "metadata", {}).get("labels")
+    if model_labels in conventions.CONVENTIONS and dataset.convention is not None and len(predicted_array):
+        # Score in the data set's own convention (see fkp.conventions).
+        predicted_array = conventions.convert(predicted_array, model_labels, dataset.convention)
     return Evaluation(
         split=dataset.split,
         boxes=boxes,
@@ -121,4 +148,5 @@ def evaluate(
         ms_per_face=1000 * seconds / max(1, len(predicted)),
         errors=metrics.nme(predicted_array, truth_array),
         names=names,
+        rotation=rotation,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fkp.landmarks import REGIONS
+
 
 def keypoints_box(keypoints: np.ndarray) -> np.ndarray:
     """The tight box around a face's points.
@@ -58,13 +60,77 @@ def crop_affine(
     return np.hstack([linear, offset[:, None]])
 
 
-def box_affine(box: np.ndarray, size: int, box_scale: float) -> np.ndarray:
+def box_affine(box: np.ndarray, size: int, box_scale: float, angle_degrees: float = 0.0) -> np.ndarray:
     """The (2, 3) image -> crop map of the square ``size`` x ``size`` crop around a face box.
 
-    This is the crop the model sees at inference: centred on the box, side ``max(w, h) * box_scale``.
+    This is the crop the model's first pass sees: centred on the box, side ``max(w, h) * box_scale``,
+    turned by ``angle_degrees`` (a face with that roll, see :func:`roll_degrees`, appears upright).
     """
     centre, side = square_box(box, box_scale)
-    return crop_affine(centre, side, size)
+    return crop_affine(centre, side, size, angle_degrees)
+
+
+def roll_degrees(right_eye: np.ndarray, left_eye: np.ndarray) -> np.ndarray:
+    """The roll of a face: the angle of its eye line, from the subject's right eye to the left eye.
+
+    Args:
+        right_eye: (..., 2) centre of the subject's right eye (on the image's left in an upright
+            frontal face), pixels, x then y.
+        left_eye: (..., 2) centre of the subject's left eye.
+
+    Returns:
+        (...) degrees in (-180, 180]: 0 for an upright face, positive when the face is turned
+        clockwise on screen (image y points down, so its left eye sits lower than its right).
+    """
+    delta = np.asarray(left_eye, dtype=np.float64) - np.asarray(right_eye, dtype=np.float64)
+    return np.degrees(np.arctan2(delta[..., 1], delta[..., 0]))
+
+
+def keypoints_roll(keypoints: np.ndarray) -> np.ndarray:
+    """:func:`roll_degrees` of faces from their 68 points (the mean of each eye's six points).
+
+    Args:
+        keypoints: (..., 68, 2) points in pixels, x then y.
+
+    Returns:
+        (...) roll in degrees.
+    """
+    keypoints = np.asarray(keypoints)
+    right = keypoints[..., REGIONS["right_eye"], :].mean(axis=-2)
+    left = keypoints[..., REGIONS["left_eye"], :].mean(axis=-2)
+    return roll_degrees(right, left)
+
+
+def upright_box(keypoints: np.ndarray, angle_degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tight box of a face's points as seen in a frame turned by ``angle_degrees``.
+
+    This is :func:`keypoints_box` for a rolled face: measured along the face's own axes, so that
+    a face turned by 45 degrees gets the same box side as the same face upright.
+
+    Args:
+        keypoints: (K, 2) points in image pixels, x then y.
+        angle_degrees: the face's roll (see :func:`roll_degrees`).
+
+    Returns:
+        ((2,) centre of the box in image pixels, (2,) its width and height along the face's axes).
+    """
+    theta = np.deg2rad(angle_degrees)
+    axes = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])  # image -> face frame
+    turned = np.asarray(keypoints, dtype=np.float64) @ axes.T
+    low, high = turned.min(axis=0), turned.max(axis=0)
+    return axes.T @ ((low + high) / 2), high - low
+
+
+def upright_affine(keypoints: np.ndarray, angle_degrees: float, size: int, box_scale: float) -> np.ndarray:
+    """The (2, 3) image -> crop map that shows a face upright, framed by its points.
+
+    The crop is centred on :func:`upright_box`, its side is the box's longer side x ``box_scale``,
+    and it is turned by ``angle_degrees`` so that a face with that roll appears upright: the crop
+    the model's second pass sees (:meth:`fkp.predict.KeypointModel.predict`) and the one that
+    training imitates.
+    """
+    centre, extent = upright_box(keypoints, angle_degrees)
+    return crop_affine(centre, float(max(extent.max(), 1.0) * box_scale), size, angle_degrees)
 
 
 def crop_to_image(normalized: np.ndarray, affines: np.ndarray, size: int) -> np.ndarray:
@@ -131,3 +197,27 @@ def standardize(crops: np.ndarray) -> np.ndarray:
     mean = crops.mean(axis=(-2, -1), keepdims=True)
     std = crops.std(axis=(-2, -1), keepdims=True)
     return (crops - mean) / np.maximum(std, 1.0)
+
+
+def rotate_image(image: np.ndarray, keypoints: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a photo and its points about the photo's centre, on a canvas that holds all of it.
+
+    Args:
+        image: (H, W) or (H, W, C) uint8 image.
+        keypoints: (..., 2) points in pixels of ``image``, x then y.
+        degrees: the turn, clockwise on screen: a face with roll r gets roll r + degrees
+            (see :func:`roll_degrees`). Uncovered corners are black.
+
+    Returns:
+        (the turned image, (H', W') with H', W' >= H, W; the points in its pixels, same shape).
+    """
+    height, width = image.shape[:2]
+    theta = np.deg2rad(degrees)
+    cos, sin = abs(np.cos(theta)), abs(np.sin(theta))
+    new_width, new_height = int(np.ceil(width * cos + height * sin)), int(np.ceil(width * sin + height * cos))
+    linear = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])  # clockwise on screen
+    old_centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    new_centre = np.array([(new_width - 1) / 2, (new_height - 1) / 2])
+    affine = np.hstack([linear, (new_centre - linear @ old_centre)[:, None]])
+    turned = cv2.warpAffine(image, affine, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return turned, apply_affine(keypoints, affine)

@@ -92,6 +92,21 @@ class Report:
         )
 
 
+def summarize(errors: np.ndarray) -> Report:
+    """Summary figures of (N,) per-face NMEs alone (no per-region figures)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if len(errors) == 0:
+        return Report(0, float("nan"), float("nan"), float("nan"), float("nan"), {})
+    return Report(
+        count=len(errors),
+        mean_nme=float(errors.mean()),
+        median_nme=float(np.median(errors)),
+        failure_rate=failure_rate(errors),
+        auc=auc(errors),
+        region_nme={},
+    )
+
+
 def report(predicted: np.ndarray, truth: np.ndarray) -> Report:
     """All summary figures for (N, 68, 2) predictions against truth, both in pixels."""
     errors = point_errors(predicted, truth)

@@ -3,11 +3,18 @@
     >>> model = fkp.load_model()                  # the default model shipped in the package
     >>> keypoints = model.predict(image, boxes)   # (N, 68, 2) pixels of `image`, x then y
 
-``image`` is (H, W, 3) uint8 RGB; ``boxes`` is (N, 4) face boxes ``x, y, w, h`` in pixels, of any
-style: tight around the 68 points or a detector's looser box (the model was trained with random
-box zoom and shift for that). Each box becomes a square grayscale crop (see
+``image`` is (H, W, 3) uint8 RGB; ``boxes`` is (N, 4) axis-aligned face boxes ``x, y, w, h`` in
+pixels, of any style: tight around the 68 points or a detector's looser box (the model was trained
+with the box styles of :mod:`fkp.calibration`). Each box becomes a square grayscale crop (see
 :func:`fkp.geometry.box_affine`), all crops go through the network in one batch, and the points
 are mapped back to the image.
+
+Roll normalisation: the model does not care how the head is rolled. A first pass finds the
+points; when their eye line is tilted by more than :data:`ROLL_THRESHOLD` degrees from the crop's
+axes, a second pass runs on a crop turned so that the face is upright and framed by the points
+found (:func:`fkp.geometry.upright_affine`), and its points are mapped back. A detector that knows
+each face's roll (YuNet's eye points) can pass it as ``angles``, so the first pass is already
+upright.
 
 Weights are stored as safetensors, with the model config and preprocessing in its metadata: no
 pickled code is ever loaded.
@@ -35,10 +42,11 @@ DEFAULT_BOX_SCALE = 1.35
 DEFAULT_WEIGHTS = "default.safetensors"
 FORMAT_VERSION = "1"
 DEFAULT_REFINE = 0
-"""Extra passes: each crops again around the tight box of the points found by the pass before,
-so the network sees the face framed as in training whatever box the detector gave. One pass
-already meets the accuracy targets on tight and Haar boxes alike; a second costs double and
-gains a little on Haar boxes only (``model.refine = 1``)."""
+"""Extra passes for every face: each crops again, upright, around the points found by the pass
+before (:func:`fkp.geometry.upright_affine`), whatever the roll. Off by default: faces whose
+first pass finds them upright within :data:`ROLL_THRESHOLD` keep it."""
+ROLL_THRESHOLD = 10.0
+"""Degrees of roll, in the first pass's crop, above which a face gets an upright second pass."""
 Backend = Literal["torch", "onnx"]
 
 
@@ -109,12 +117,14 @@ class KeypointModel:
         with torch.inference_mode():
             return self.net(torch.from_numpy(batch)).numpy()
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Keypoints of the faces in ``boxes``.
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+        """Keypoints of the faces in ``boxes``, whatever their roll.
 
         Args:
-            image: (H, W, 3) uint8 RGB.
-            boxes: (N, 4) face boxes x, y, w, h in pixels (tight or detector-style).
+            image: (H, W, 3) uint8 RGB, or (H, W) uint8 grayscale.
+            boxes: (N, 4) axis-aligned face boxes x, y, w, h in pixels (tight or detector-style).
+            angles: optional (N,) roll of each face in degrees, as :func:`fkp.geometry.roll_degrees`
+                measures it (NaN where unknown): the first pass then crops the face upright.
 
         Returns:
             (N, 68, 2) float32 keypoints in pixels of ``image``, x then y.
@@ -122,12 +132,27 @@ class KeypointModel:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32)
+        first = np.zeros(len(boxes)) if angles is None else np.nan_to_num(np.asarray(angles, dtype=np.float64).reshape(-1))
+        if len(first) != len(boxes):
+            raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        for _ in range(1 + self.refine):
-            crops, affines = self.crops(gray, boxes)
-            points = geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
-            boxes = geometry.keypoints_box(points)  # the next pass crops around the points found
+        affines = np.stack([geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, first)])
+        points = self._run(gray, affines)
+        for extra in range(1 + self.refine):
+            roll = geometry.keypoints_roll(points)  # (N,) degrees
+            tilt = np.abs((roll - first + 180.0) % 360.0 - 180.0)  # roll left in the crop
+            again = np.flatnonzero((tilt > ROLL_THRESHOLD) | (extra < self.refine))
+            if len(again) == 0:
+                break
+            affines = np.stack([geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again])
+            points[again] = self._run(gray, affines)
+            first = roll
         return points
+
+    def _run(self, gray: np.ndarray, affines: np.ndarray) -> np.ndarray:
+        """Cut the crops that (N, 2, 3) ``affines`` describe and return their points in image pixels."""
+        crops = np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines])
+        return geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
 
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False) -> None:
         """Write the weights and config as safetensors (atomically).

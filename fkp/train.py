@@ -28,8 +28,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from fkp import geometry, metrics
-from fkp.data import FacialKeypointsDataset, person_disjoint_split
+from fkp import conventions, geometry, metrics
+from fkp.calibration import DETECTOR_STYLES
+from fkp.data import FacialKeypointsDataset, mirror_asymmetry, person_disjoint_split
 from fkp.landmarks import MIRROR
 from fkp.models import KeypointNetConfig, ModelConfig, NaimishNetConfig, build_model, config_to_dict
 from fkp.predict import DEFAULT_BOX_SCALE, KeypointModel
@@ -37,16 +38,11 @@ from fkp.utils import atomic_write_bytes, set_seed
 
 LossName = Literal["wing", "smoothl1"]
 
-# How OpenCV's frontal-face Haar cascade boxes a face compared with the tight box of its 68
-# points, measured on the training split (benchmarks/haar_boxes.py prints these figures): its
-# centre sits 18% of the box side higher (it takes in the forehead, not the chin) and its side is
-# 1.14 times longer (98.6% of training faces found). Training crops around boxes drawn from this
-# spread, so the model needs no per-detector adjustment. The spreads below are a little narrower
-# than measured (x offset sd 0.10, log side sd 0.09): the model was tuned and shipped with these.
-HAAR_BOX_SHIFT = np.array([0.0, -0.18])  # mean centre offset (x, y), fraction of the tight box side
-HAAR_BOX_SHIFT_SPREAD = np.array([0.08, 0.04])  # standard deviation of that offset
-HAAR_BOX_ZOOM = 1.14  # median Haar side / tight side
-HAAR_BOX_ZOOM_SPREAD = 0.08  # standard deviation of log(Haar side / tight side)
+MIRROR_TOLERANCE = 0.01
+"""Flips are used on a data set only when its labels are this mirror-consistent (in eye distances,
+:func:`fkp.data.mirror_asymmetry`): 300-W measures 0.006, the Udacity set 0.020, whose mirrored
+mean shape misses its mean shape by 2-5% of the eye distance at the jaw and brows, so that flipped
+faces would teach a bias (measured: 3.9% against 4.7% validation NME on the Udacity set)."""
 
 
 @dataclass
@@ -54,6 +50,9 @@ class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
+    data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
+    data_repeats: tuple[int, ...] = (1, 2)  # times each set's images appear per epoch, in `data` order (default 1)
+    labels: str = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
     epochs: int = 80  # upper bound; early stopping may end sooner
     batch_size: int = 32
@@ -64,17 +63,19 @@ class TrainConfig:
     wing_width: float = 4.0  # wing loss w, in crop pixels: errors below it get the log regime
     wing_curvature: float = 1.0  # wing loss epsilon, in crop pixels
     patience: int = 15  # epochs without a better validation NME before stopping; 0 disables
-    val_fraction: float = 0.1  # share of training *people* held out for validation
+    val_fraction: float = 0.1  # share of training *people* (photos, for 300-W) held out for validation
     box_scale: float = DEFAULT_BOX_SCALE  # crop side = box's longer side x this
-    box_shift: float = 0.05  # random shift of the crop centre, fraction of the box side
-    box_zoom: float = 0.1  # random zoom of the crop side, exp(uniform(-z, z))
-    detector_boxes: float = 0.5  # share of samples cut around a simulated Haar-style box
-    rotation_degrees: float = 5.0  # standard deviation of the random rotation
-    # Probability of a horizontal flip (points reordered with MIRROR). Off by default: this data
-    # set's labels are not mirror-symmetric (the mirrored mean shape misses the mean shape by 2-5%
-    # of the eye distance), so flipped faces teach a bias; measured 3.9% against 4.7% validation NME.
-    flip: float = 0.0
-    photometric: bool = False  # random gamma, blur and noise
+    box_shift: float = 0.05  # random shift of a tight box's centre, fraction of the box side
+    box_zoom: float = 0.1  # random zoom of a tight box's side, exp(uniform(-z, z))
+    detector_boxes: float = 0.5  # share of samples cut around a box in a detector's style (fkp.calibration)
+    rotation_degrees: float = 10.0  # standard deviation of the everyday random rotation
+    wide_rotation: float = 0.3  # share of samples turned by any angle (what the first pass meets)
+    upright: float = 0.2  # share of samples turned upright by their eye line (what the second pass meets)
+    # Probability of a horizontal flip (points reordered with MIRROR), used only on the data sets
+    # whose labels are mirror-consistent (see MIRROR_TOLERANCE): 300-W yes, the Udacity set no.
+    flip: float = 0.5
+    photometric: float = 0.5  # share of samples with random gamma, contrast, blur and noise
+    occlusion: float = 0.2  # share of samples with a random block hiding part of the face
     limit: int | None = None  # use only this many training images (smoke runs)
     seed: int = 0
     threads: int = 2  # torch CPU threads
@@ -91,6 +92,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
+        values = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
         return cls(**{key: value for key, value in values.items() if key in known})
 
 
@@ -138,11 +140,20 @@ def wing_loss(predicted: torch.Tensor, target: torch.Tensor, width: float, curva
 class FaceCrops(Dataset):
     """Face crops for training or validation, cut straight from the full image in one warp.
 
-    Training samples draw a random crop (zoom, shift, rotation, flip around the tight box of the
-    points) so the network learns tight boxes and looser detector boxes alike; validation
-    samples use the tight box as it is.
+    Training samples draw a random crop around the points (see :meth:`_affine`): tight or
+    detector-style boxes, everyday tilts, any angle at all (the model's first pass on a rolled
+    face), or the face turned upright by its eye line (the model's second pass), mirrored where
+    the labels allow it; then random photometric changes and occlusion. Validation samples use
+    the tight box as it is.
 
     Each item is ``(crop (1, S, S) float32 standardised, points (68, 2) float32 normalised)``.
+
+    Args:
+        grays: (H, W) uint8 images.
+        keypoints: (N, 68, 2) their points in pixels, x then y.
+        config: the augmentation settings.
+        augment: draw random crops (training) or not (validation).
+        flippable: (N,) bool, whether each sample's labels allow mirroring (default: none do).
     """
 
     def __init__(
@@ -151,12 +162,14 @@ class FaceCrops(Dataset):
         keypoints: np.ndarray,
         config: TrainConfig,
         augment: bool,
+        flippable: np.ndarray | None = None,
     ) -> None:
         self.grays = grays
         self.keypoints = keypoints
         self.boxes = geometry.keypoints_box(keypoints)
         self.config = config
         self.augment = augment
+        self.flippable = np.zeros(len(grays), bool) if flippable is None else np.asarray(flippable, bool)
 
     def __len__(self) -> int:
         return len(self.grays)
@@ -168,38 +181,69 @@ class FaceCrops(Dataset):
         points = geometry.apply_affine(self.keypoints[index], affine)
         if flip:
             points = points[MIRROR]
-        if self.augment and self.config.photometric:
-            crop = _photometric(crop, np.random)
+        if self.augment:
+            crop = augment_pixels(crop, self.config, np.random)
         crop_tensor = torch.from_numpy(geometry.standardize(crop))[None]  # (1, S, S)
         return crop_tensor, torch.from_numpy(geometry.to_normalized(points, size))
 
     def _affine(self, index: int) -> tuple[np.ndarray, bool]:
         """The image -> crop map of sample ``index`` and whether it mirrors the face."""
-        config, box = self.config, self.boxes[index]
+        config, points = self.config, self.keypoints[index]
         if not self.augment:
-            return geometry.box_affine(box, config.input_size, config.box_scale), False
+            return geometry.box_affine(self.boxes[index], config.input_size, config.box_scale), False
         rng = np.random
-        centre, side = geometry.square_box(box, config.box_scale)
-        if rng.random() < config.detector_boxes:
-            tight_side = side / config.box_scale
-            centre = centre + rng.normal(HAAR_BOX_SHIFT, HAAR_BOX_SHIFT_SPREAD) * tight_side
-            side *= HAAR_BOX_ZOOM * math.exp(rng.normal(0.0, HAAR_BOX_ZOOM_SPREAD))
+        draw = rng.random()
+        if draw < config.upright:  # as the second pass sees it, up to its error in the roll
+            angle = float(geometry.keypoints_roll(points)) + rng.normal(0.0, 3.0)
+        elif draw < config.upright + config.wide_rotation:
+            angle = rng.uniform(-180.0, 180.0)
         else:
-            centre = centre + rng.uniform(-config.box_shift, config.box_shift, size=2) * side
+            angle = float(np.clip(rng.normal(0.0, config.rotation_degrees), -45, 45))
+        # The box is measured along the crop's axes: the axis-aligned box of the face in a photo
+        # turned by `angle`, which is what a detector (or the tight box of the points) gives.
+        centre, extent = geometry.upright_box(points, angle)
+        side = float(max(extent.max(), 1.0))
+        if rng.random() < config.detector_boxes:
+            style = DETECTOR_STYLES[sorted(DETECTOR_STYLES)[rng.randint(len(DETECTOR_STYLES))]]
+            offset, side = style.sample(np.zeros(2), side, rng)
+        else:
+            offset = rng.uniform(-config.box_shift, config.box_shift, size=2) * side
             side *= math.exp(rng.uniform(-config.box_zoom, config.box_zoom))
-        angle = float(np.clip(rng.normal(0.0, config.rotation_degrees), -45, 45))
-        flip = bool(rng.random() < config.flip)
-        return geometry.crop_affine(centre, side, config.input_size, angle, flip), flip
+        theta = math.radians(angle)
+        to_image = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+        centre = centre + to_image @ offset  # the offset is along the crop's axes
+        flip = bool(self.flippable[index] and rng.random() < config.flip)
+        return geometry.crop_affine(centre, side * config.box_scale, config.input_size, angle, flip), flip
 
 
-def _photometric(crop: np.ndarray, rng: Any) -> np.ndarray:
-    """Random gamma, occasional blur (a low-resolution face) and sensor noise on a uint8 crop."""
-    image = (crop.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
-    if rng.random() < 0.3:
-        sigma = rng.uniform(0.5, 1.5)
-        image = cv2.GaussianBlur(image, (0, 0), sigma)
-    if rng.random() < 0.3:
-        image = image + rng.normal(0.0, rng.uniform(0.01, 0.05), size=image.shape).astype(np.float32)
+def augment_pixels(crop: np.ndarray, config: TrainConfig, rng: Any) -> np.ndarray:
+    """Random photometric changes (gamma, low contrast, blur, noise) and occlusion of a uint8 crop.
+
+    ``config.photometric`` and ``config.occlusion`` are the probabilities of each kind; a blur
+    stands for a low-resolution face, a block of random grey for a hand, a microphone or hair.
+
+    Args:
+        crop: (S, S) uint8 crop.
+        config: the run's settings.
+        rng: ``np.random`` or a ``np.random.RandomState``.
+
+    Returns:
+        (S, S) uint8 crop.
+    """
+    image = crop.astype(np.float32) / 255.0
+    if rng.random() < config.photometric:
+        image = image ** rng.uniform(0.6, 1.6)
+        if rng.random() < 0.4:  # low contrast
+            image = image.mean() + (image - image.mean()) * rng.uniform(0.3, 0.8)
+        if rng.random() < 0.4:  # a low-resolution or out-of-focus face
+            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.8))
+        if rng.random() < 0.4:  # sensor noise
+            image = image + rng.normal(0.0, rng.uniform(0.01, 0.06), size=image.shape).astype(np.float32)
+    if rng.random() < config.occlusion:
+        size = crop.shape[0]
+        height, width = (rng.uniform(0.15, 0.4, size=2) * size).astype(int)
+        top, left = rng.randint(0, size - height), rng.randint(0, size - width)
+        image[top : top + height, left : left + width] = rng.uniform(0.0, 1.0)
     return np.clip(image * 255.0, 0, 255).astype(np.uint8)
 
 
@@ -211,6 +255,60 @@ def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progr
         cv2.cvtColor(dataset.image(int(i)), cv2.COLOR_RGB2GRAY)
         for i in tqdm(indices, desc="decoding", disable=not progress, leave=False)
     ]
+
+
+def training_sets(
+    config: TrainConfig,
+    data_root: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+    progress: bool = True,
+) -> tuple[FaceCrops, FaceCrops]:
+    """The training and validation crops of every data set of a run, images decoded once.
+
+    Each set is split person-disjointly (:func:`fkp.data.person_disjoint_split`); a set's
+    training images appear ``config.data_repeats[k]`` times per epoch; flips are allowed on the
+    sets whose labels are mirror-consistent (:data:`MIRROR_TOLERANCE`); labels of a set in a known
+    convention other than ``config.labels`` are mapped to it (:func:`fkp.conventions.convert`).
+
+    Args:
+        config: the run's settings (``data``, ``data_repeats``, ``val_fraction``, ``limit``, ``seed``).
+        data_root: a folder, or a list of folders and names, instead of ``config.data``.
+        progress: show a bar while decoding.
+
+    Returns:
+        (training crops, validation crops).
+    """
+    if data_root is None:
+        sources: list[str | os.PathLike[str]] = list(config.data)
+    elif isinstance(data_root, (list, tuple)):
+        sources = list(data_root)
+    else:
+        sources = [data_root]
+    grays: list[np.ndarray] = []
+    points: list[np.ndarray] = []
+    flippable: list[np.ndarray] = []
+    val_grays: list[np.ndarray] = []
+    val_points: list[np.ndarray] = []
+    for k, source in enumerate(sources):
+        dataset = FacialKeypointsDataset(source, "training")
+        train_idx, val_idx = person_disjoint_split(dataset.names, config.val_fraction, seed=config.seed)
+        if config.limit is not None:
+            rng = np.random.default_rng(config.seed)
+            train_idx = np.sort(rng.choice(train_idx, size=min(config.limit, len(train_idx)), replace=False))
+            val_idx = val_idx[: max(8, config.limit // 4)]
+        decoded = grayscale_images(dataset, np.concatenate([train_idx, val_idx]), progress)
+        repeats = config.data_repeats[k] if k < len(config.data_repeats) else 1
+        mirror_ok = mirror_asymmetry(dataset.keypoints[train_idx]) < MIRROR_TOLERANCE
+        labels = dataset.keypoints
+        if dataset.convention is not None:
+            labels = conventions.convert(labels, dataset.convention, config.labels)
+        grays += decoded[: len(train_idx)] * repeats
+        points += [labels[train_idx]] * repeats
+        flippable.append(np.full(len(train_idx) * repeats, mirror_ok))
+        val_grays += decoded[len(train_idx) :]
+        val_points.append(labels[val_idx])
+    train_set = FaceCrops(grays, np.concatenate(points), config, augment=True, flippable=np.concatenate(flippable))
+    val_set = FaceCrops(val_grays, np.concatenate(val_points), config, augment=False)
+    return train_set, val_set
 
 
 @dataclass
@@ -275,7 +373,7 @@ def train(
 
     Args:
         config: the run's settings.
-        data_root: the data folder (``None``: ``$FKP_DATA_DIR``, then ``./data``).
+        data_root: a data folder (or several) to train on instead of ``config.data``.
         progress: show tqdm bars.
         on_epoch: called after each epoch with its record (e.g. to draw a live plot).
     """
@@ -288,15 +386,7 @@ def train(
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    dataset = FacialKeypointsDataset(data_root, "training")
-    train_idx, val_idx = person_disjoint_split(dataset.names, config.val_fraction, seed=config.seed)
-    if config.limit is not None:
-        rng = np.random.default_rng(config.seed)
-        train_idx = np.sort(rng.choice(train_idx, size=min(config.limit, len(train_idx)), replace=False))
-        val_idx = val_idx[: max(8, config.limit // 4)]
-    grays = grayscale_images(dataset, np.concatenate([train_idx, val_idx]), progress)
-    train_set = FaceCrops(grays[: len(train_idx)], dataset.keypoints[train_idx], config, augment=True)
-    val_set = FaceCrops(grays[len(train_idx) :], dataset.keypoints[val_idx], config, augment=False)
+    train_set, val_set = training_sets(config, data_root, progress)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_set, config.batch_size, shuffle=True, drop_last=True, generator=generator)
     val_loader = DataLoader(val_set, 128)
@@ -342,7 +432,7 @@ def train(
             checkpoint_path,
         )
 
-    val_truth = dataset.keypoints[val_idx]
+    val_truth = val_set.keypoints
     val_affines = np.stack([geometry.box_affine(box, config.input_size, config.box_scale) for box in val_set.boxes])
     epoch = start_epoch - 1
     try:
@@ -377,7 +467,7 @@ def train(
             if val_nme < result.best_val_nme:
                 result.best_val_nme, result.best_epoch = val_nme, epoch + 1
                 KeypointModel(net, model_config, config.box_scale).save(
-                    out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1}
+                    out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels}
                 )
             save(epoch)
             _write_log(out_dir / "log.csv", result.history)

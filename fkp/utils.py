@@ -11,6 +11,13 @@ import numpy as np
 
 DATA_DIR_ENV = "FKP_DATA_DIR"
 """Environment variable naming the data folder (second in the lookup order)."""
+W300_DIR_ENV = "FKP_300W_DIR"
+"""Environment variable naming the 300-W folder (in the layout ``fkp data prepare-300w`` writes)."""
+DEFAULT_300W_DIR = Path("data") / "faces-300w"
+GET_300W_HINT = (
+    "get 300-W from https://ibug.doc.ic.ac.uk/resources/300-W/ (research use only), then run "
+    "fkp data prepare-300w SRC --dir data/faces-300w (or set FKP_300W_DIR to a prepared copy)"
+)
 CACHE_DIR_ENV = "FKP_CACHE_DIR"
 """Environment variable naming the cache folder; default ``~/.cache/fkp``."""
 DEFAULT_DATA_DIR = Path("data")
@@ -37,6 +44,14 @@ def resolve_data_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     if from_env:
         return Path(from_env).expanduser()
     return DEFAULT_DATA_DIR
+
+
+def resolve_300w_dir(directory: str | os.PathLike[str] | None = None) -> Path:
+    """Find the 300-W folder: ``directory`` if given, else ``$FKP_300W_DIR``, else ``./data/faces-300w``."""
+    if directory is not None:
+        return Path(directory).expanduser()
+    from_env = os.environ.get(W300_DIR_ENV)
+    return Path(from_env).expanduser() if from_env else DEFAULT_300W_DIR
 
 
 def cache_dir() -> Path:

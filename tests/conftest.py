@@ -121,3 +121,20 @@ def data_dir() -> Path:
     path = Path(value)
     assert (path / "training_frames_keypoints.csv").is_file(), f"{DATA_DIR_ENV}={value} holds no data set"
     return path
+
+
+@pytest.fixture(scope="session")
+def w300_dir() -> Path:
+    """The 300-W crops (``$FKP_300W_DIR``): in CI a missing copy fails, elsewhere the test is skipped."""
+    import os
+
+    from fkp.utils import GET_300W_HINT, W300_DIR_ENV
+
+    value = os.environ.get(W300_DIR_ENV)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{W300_DIR_ENV} is not set in CI")
+        pytest.skip(f"needs 300-W: {GET_300W_HINT}")
+    path = Path(value)
+    assert (path / "test_frames_keypoints.csv").is_file(), f"{W300_DIR_ENV}={value} holds no data set"
+    return path

@@ -121,3 +121,45 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     assert target.read_bytes() == b"payload"
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_subsets_come_from_the_file_name_prefix():
+    from fkp.data import subset_of
+
+    assert subset_of("helen_test_296814969_3.jpg") == "helen"
+    assert subset_of("lfpw_train_image_0006_1.jpg") == "lfpw"
+    assert subset_of("afw_1051618982_1.jpg") == "afw"
+    assert subset_of("Aaron_Eckhart_11.jpg") is None and subset_of("helen.jpg") is None
+
+
+def test_mirror_asymmetry_is_zero_for_consistent_labels_and_grows_with_a_bias():
+    from fkp.data import mirror_asymmetry
+    from fkp.landmarks import MIRROR
+
+    rng = np.random.default_rng(0)
+    half = rng.uniform(-1, 1, size=(NUM_KEYPOINTS, 2))
+    shape = (half + half[MIRROR] * [-1, 1]) / 2  # a mirror-symmetric mean face
+    faces = shape[None] * rng.uniform(20, 40, size=(50, 1, 1)) + rng.uniform(50, 100, size=(50, 1, 2))
+    assert mirror_asymmetry(faces) < 1e-9
+    biased = faces.copy()
+    biased[:, 0] += [5.0, 0.0]  # one jaw point always labelled too far right
+    assert mirror_asymmetry(biased) > 0.001
+
+
+def test_the_300w_crops_read_like_the_udacity_set(w300_dir):
+    from fkp.data import mirror_asymmetry
+
+    test = FacialKeypointsDataset(w300_dir, "test")
+    training = FacialKeypointsDataset(w300_dir, "training")
+    assert (len(training), len(test)) == (1964, 554)
+    assert set(test.subsets()) == {"lfpw", "helen"} and set(training.subsets()) == {"lfpw", "helen", "afw"}
+    sample = test[0]
+    assert sample["image"].ndim == 3 and sample["keypoints"].shape == (NUM_KEYPOINTS, 2)
+    assert mirror_asymmetry(training.keypoints) < 0.01  # flips are valid on 300-W
+
+
+@needs_data
+def test_the_udacity_labels_are_not_mirror_consistent():
+    from fkp.data import mirror_asymmetry
+
+    assert mirror_asymmetry(FacialKeypointsDataset(split="training").keypoints) > 0.015

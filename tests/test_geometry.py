@@ -49,3 +49,44 @@ def test_standardize_is_brightness_and_contrast_invariant():
 def test_keypoints_box():
     points = np.array([[1.0, 2.0], [4.0, 8.0], [2.0, 3.0]])
     assert geometry.keypoints_box(points).tolist() == [1.0, 2.0, 3.0, 6.0]
+
+
+def _face(roll: float, centre=(60.0, 50.0), eyes: float = 20.0) -> np.ndarray:
+    """68 points: eye corners at +-eyes/2 along a line turned by `roll`, the rest spread below."""
+    from fkp.landmarks import NUM_KEYPOINTS, REGIONS
+
+    local = np.zeros((NUM_KEYPOINTS, 2))
+    local[:, 0] = np.linspace(-eyes, eyes, NUM_KEYPOINTS)
+    local[:, 1] = np.linspace(-0.2, 1.5, NUM_KEYPOINTS) * eyes
+    local[REGIONS["right_eye"]] = (-eyes / 2, 0.0)
+    local[REGIONS["left_eye"]] = (eyes / 2, 0.0)
+    theta = np.deg2rad(roll)
+    turn = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    return local @ turn.T + np.asarray(centre)
+
+
+@pytest.mark.parametrize("roll", [0.0, 30.0, -60.0, 90.0, 179.0])
+def test_roll_is_the_eye_line_angle_clockwise_on_screen(roll):
+    points = _face(roll)
+    assert geometry.keypoints_roll(points) == pytest.approx(roll, abs=1e-6)
+    assert geometry.roll_degrees(np.array([0.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(45.0)  # left eye lower
+
+
+@pytest.mark.parametrize("roll", [0.0, 37.0, -90.0, 150.0])
+def test_upright_affine_shows_any_rolled_face_upright_and_equally_framed(roll):
+    upright = geometry.apply_affine(_face(0.0), geometry.upright_affine(_face(0.0), 0.0, 64, 1.3))
+    turned = geometry.apply_affine(_face(roll), geometry.upright_affine(_face(roll), roll, 64, 1.3))
+    np.testing.assert_allclose(turned, upright, atol=1e-3)
+    assert geometry.keypoints_roll(turned) == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("degrees", [0.0, 30.0, 90.0, -135.0])
+def test_rotate_image_moves_points_with_pixels_and_adds_to_the_roll(degrees):
+    image = np.zeros((90, 120), np.uint8)
+    image[30, 40] = 255
+    face = _face(10.0)
+    turned, (dot, *points) = geometry.rotate_image(image, np.vstack([[40.0, 30.0], face]), degrees)
+    y, x = np.unravel_index(np.argmax(turned), turned.shape)
+    assert abs(x - dot[0]) <= 1 and abs(y - dot[1]) <= 1
+    assert turned.shape[0] >= 90 and turned.shape[1] >= 90
+    assert geometry.keypoints_roll(np.array(points)) == pytest.approx((10.0 + degrees + 180) % 360 - 180, abs=1e-3)

@@ -63,3 +63,4 @@ def test_a_wrong_model_file_is_one_clear_line(tmp_path, capsys):
     assert main(["export", "--model", str(bad), "--onnx", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.safetensors" in err[0]
+

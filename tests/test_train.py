@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fkp.landmarks import NUM_KEYPOINTS, REGIONS
 from fkp.predict import load_model
 from fkp.train import FaceCrops, TrainConfig, train, wing_loss
 
@@ -22,17 +23,21 @@ def test_wing_loss_is_log_for_small_and_linear_for_large_errors():
 
 
 def test_face_crops_keep_points_on_their_pixels():
-    """Bright dots drawn at the points stay under the points through zoom, shift, rotation and flip."""
+    """Bright dots drawn at five points stay under them through zoom, shift, any rotation and flip."""
     gray = np.zeros((100, 100), np.uint8)
-    points = np.array([[30, 40], [70, 42], [50, 60], [40, 75], [62, 74]], dtype=np.float32)
-    for x, y in points.astype(int):
+    points = np.full((NUM_KEYPOINTS, 2), 50.0, dtype=np.float32)
+    points[REGIONS["right_eye"]] = (36, 40)  # the eye line sets the roll of "upright" samples
+    points[REGIONS["left_eye"]] = (64, 43)
+    marked = [0, 16, 30, 8, 57]  # closed under MIRROR, so flipped samples still mark dots
+    points[marked] = [[30, 40], [70, 42], [50, 60], [40, 75], [62, 74]]
+    for x, y in points[marked].astype(int):
         gray[y - 1 : y + 2, x - 1 : x + 2] = 255
-    config = TrainConfig(input_size=64, photometric=False, flip=0.0)
-    crops = FaceCrops([gray], points[None], config, augment=True)
+    config = TrainConfig(input_size=64, photometric=0.0, occlusion=0.0, flip=0.5, wide_rotation=0.4, upright=0.3)
+    crops = FaceCrops([gray], points[None], config, augment=True, flippable=np.array([True]))
     np.random.seed(0)
-    for _ in range(10):
+    for _ in range(20):
         crop, normalized = crops[0]
-        pixels = np.rint((normalized.numpy() + 1) / 2 * 64 - 0.5).astype(int)
+        pixels = np.rint((normalized.numpy()[marked] + 1) / 2 * 64 - 0.5).astype(int)
         image = crop[0].numpy()
         inside = [(x, y) for x, y in pixels if 0 <= x < 64 and 0 <= y < 64]  # a random crop may cut a point off
         assert len(inside) >= 3
@@ -80,7 +85,7 @@ def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
 
     out = tmp_path / "cli-run"
     code = main(["train", "--data-dir", str(data_dir), "--epochs", "1", "--limit", "16", "--input-size", "32",
-                 "--threads", "1", "--batch-size", "8", "--no-photometric", "--loss", "smoothl1", "--out-dir", str(out)])
+                 "--threads", "1", "--batch-size", "8", "--photometric", "0", "--loss", "smoothl1", "--out-dir", str(out)])
     assert code == 0
     assert (out / "best.safetensors").exists() and (out / "summary.json").exists()
     assert "best validation NME" in capsys.readouterr().out

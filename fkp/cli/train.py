@@ -27,12 +27,20 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--out-dir (last.pt checkpoint, best.safetensors, log.csv). Ctrl-C saves; --resume continues.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data-dir", help="data folder (default: $FKP_DATA_DIR, then ./data)")
     hints = typing.get_type_hints(TrainConfig)
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
         hint = hints[spec.name]
-        if hint is bool:
+        if spec.name == "data":
+            parser.add_argument(
+                "--data", "--data-dir", nargs="+", default=spec.default, metavar="NAME_OR_DIR",
+                help="training sets: 'udacity' ($FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then "
+                "./data/faces-300w), or folders in the same layout",
+            )
+        elif typing.get_origin(hint) is tuple:
+            item = typing.get_args(hint)[0]
+            parser.add_argument(flag, nargs="+", type=item, default=spec.default)
+        elif hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default)
         elif typing.get_origin(hint) is typing.Literal:
             parser.add_argument(flag, choices=typing.get_args(hint), default=spec.default)
@@ -47,9 +55,9 @@ def _train(args: argparse.Namespace) -> int:
     from fkp.train import TrainConfig, train
 
     values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**values)
+    config = TrainConfig.from_dict(values)
     try:
-        result = train(config, args.data_dir)
+        result = train(config)
     except DataNotFoundError as error:
         raise CommandError(str(error)) from error
     state = "interrupted; resume with --resume" if result.interrupted else "done"
@@ -72,7 +80,11 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--boxes", choices=("gt", "haar"), default="gt", help="ground-truth or Haar detector boxes")
     parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
-    parser.add_argument("--data-dir", help="data folder (default: $FKP_DATA_DIR, then ./data)")
+    parser.add_argument(
+        "--data", "--data-dir", dest="data_dir", metavar="NAME_OR_DIR",
+        help="'udacity' (the default: $FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then ./data/faces-300w) or a folder",
+    )
+    parser.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)")
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
     parser.set_defaults(handler=_evaluate)
 
@@ -89,7 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     cv2.setNumThreads(args.threads)
     try:
         model = load_model(args.model, backend=args.backend, threads=args.threads)
-        result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes)
+        result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
     except (WeightsError, DataNotFoundError) as error:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
