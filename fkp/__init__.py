@@ -18,6 +18,7 @@ _EXPORTS = {
     "detect_keypoints": "fkp.detect",
     "Face": "fkp.detect",
     "HaarFaceDetector": "fkp.detect",
+    "YuNetFaceDetector": "fkp.yunet",
     "load_image": "fkp.images",
     "FacialKeypointsDataset": "fkp.data",
     "set_seed": "fkp.utils",

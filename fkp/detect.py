@@ -3,11 +3,14 @@
 The pieces::
 
     FaceDetector        protocol: detect(image) -> (N, 4) boxes x, y, w, h in pixels
+    Detections          what detect_faces(image) returns on every fkp detector: boxes, scores, roll angles
     HaarFaceDetector    OpenCV's frontal-face Haar cascade behind that protocol
+    YuNetFaceDetector   a small modern detector (fkp.yunet), better on rolled, small and many faces
+    make_detector       "auto" | "yunet" | "haar" -> a detector ("auto": YuNet when its file is found)
     Face                one face: box, keypoints (68, 2) in pixels of the input image, score
     detect_keypoints    the pipeline: image -> list[Face] (an empty list when there is no face)
 
-The pipeline hands the detector's boxes to ``model.predict(image, boxes)`` unchanged: padding and
+The pipeline hands the detector's boxes and roll angles to ``model.predict(image, boxes, angles)`` unchanged: padding and
 squaring a box the way the model was trained is the model's job, not the caller's. Notebook 3
 (``3_Facial_Keypoint_Detection.ipynb``) teaches each step.
 """
@@ -16,17 +19,50 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from fkp.calibration import HAAR, BoxStyle
 from fkp.images import load_image, to_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
 
 HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
 """The cascade :class:`HaarFaceDetector` loads from ``cv2.data.haarcascades``."""
+DetectorName = Literal["auto", "yunet", "haar"]
+DETECTOR_NAMES: tuple[str, ...] = ("auto", "yunet", "haar")
+"""Names :func:`make_detector` and ``--detector`` accept."""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces found on one image, as every fkp detector's ``detect_faces(image)`` returns them.
+
+    Attributes:
+        boxes: (N, 4) float32 x, y, w, h in pixels of the image.
+        scores: (N,) float32 confidence (the detector's own scale), NaN where it gives none.
+        angles: (N,) float32 roll of each face in degrees (:func:`fkp.geometry.roll_degrees`),
+            NaN where the detector does not know it.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    angles: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        object.__setattr__(self, "boxes", boxes)
+        for name in ("scores", "angles"):
+            values = np.asarray(getattr(self, name), dtype=np.float32).reshape(-1)
+            if len(values) != len(boxes):
+                raise ValueError(f"Detections: {len(boxes)} boxes but {len(values)} {name}")
+            object.__setattr__(self, name, values)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
 
 
 @runtime_checkable
@@ -47,14 +83,16 @@ class FaceDetector(Protocol):
 
 @runtime_checkable
 class KeypointPredictor(Protocol):
-    """Anything with the model API of :func:`fkp.load_model`: ``predict(image, boxes) -> keypoints``."""
+    """Anything with the model API of :func:`fkp.load_model`: ``predict(image, boxes, angles) -> keypoints``."""
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
         """Keypoints of the face in each box.
 
         Args:
             image: (H, W, 3) uint8 RGB.
             boxes: (N, 4) float x, y, w, h in pixels.
+            angles: (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`), NaN
+                where unknown; None when no angle is known.
 
         Returns:
             (N, 68, 2) keypoints in pixels of ``image``, x then y.
@@ -78,7 +116,7 @@ class Face:
         box: (4,) float32 x, y, w, h of the detector's box, in pixels of the input image.
         keypoints: (68, 2) float32 points, x then y, in pixels of the input image.
         score: the detector's confidence (for :class:`HaarFaceDetector`, the number of raw
-            detections merged into the box), or None if the detector gives none.
+            detections merged into the box; for YuNet, 0-1), or None if the detector gives none.
 
     The arrays are read-only copies.
     """
@@ -159,6 +197,9 @@ def merge_overlapping(boxes: np.ndarray, scores: np.ndarray | None = None, overl
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade (Viola-Jones) as a :class:`FaceDetector`.
 
+    It knows no roll: :meth:`detect_faces` gives NaN angles, and it finds few faces rolled by more
+    than about 20 degrees.
+
     Big photos are searched on a copy whose longer side is at most ``max_side`` pixels and the boxes
     are mapped back, which bounds time and memory; nested and duplicate boxes are merged.
 
@@ -172,6 +213,9 @@ class HaarFaceDetector:
         merge_overlap: boxes overlapping more than this fraction of the smaller one are merged
             (:func:`merge_overlapping`); None keeps every box OpenCV returns.
     """
+
+    box_style: BoxStyle = HAAR
+    """How the cascade's boxes relate to the tight box of the 68 points (:mod:`fkp.calibration`)."""
 
     def __init__(
         self,
@@ -232,9 +276,57 @@ class HaarFaceDetector:
         order = np.lexsort((boxes[:, 1], boxes[:, 0]))  # left to right, then top to bottom
         return boxes[order], scores[order]
 
+    def detect_faces(self, image: np.ndarray) -> Detections:
+        """:meth:`detect_with_scores` as :class:`Detections` (angles NaN: the cascade knows no roll)."""
+        boxes, scores = self.detect_with_scores(image)
+        return Detections(boxes, scores, np.full(len(boxes), np.nan, np.float32))
+
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Find faces: (N, 4) float32 boxes x, y, w, h in pixels of ``image``, left to right."""
         return self.detect_with_scores(image)[0]
+
+
+def detect_faces(detector: FaceDetector, image: np.ndarray) -> Detections:
+    """Run any :class:`FaceDetector` and get :class:`Detections`: its own ``detect_faces`` if it
+    has one, else its boxes with NaN scores and angles."""
+    own = getattr(detector, "detect_faces", None)
+    if callable(own):
+        return own(image)
+    boxes = np.asarray(detector.detect(image), dtype=np.float32).reshape(-1, 4)
+    nan = np.full(len(boxes), np.nan, np.float32)
+    return Detections(boxes, nan, nan)
+
+
+def _stderr_line(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def make_detector(name: str = "auto", notify: Any = _stderr_line, **haar_options: Any) -> FaceDetector:
+    """The face detector called ``name``.
+
+    Args:
+        name: ``"yunet"`` (:class:`fkp.yunet.YuNetFaceDetector`), ``"haar"`` (:class:`HaarFaceDetector`)
+            or ``"auto"``: YuNet when its model file is found and intact, else Haar.
+        notify: called with one line when ``"auto"`` falls back to Haar (default: print it on stderr).
+        haar_options: keyword arguments for :class:`HaarFaceDetector`.
+
+    Raises:
+        fkp.yunet.ModelFileError: ``"yunet"`` and its file is missing, corrupt or unloadable.
+        ValueError: an unknown name.
+    """
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"unknown detector {name!r}; use one of {', '.join(DETECTOR_NAMES)}")
+    if name == "haar":
+        return HaarFaceDetector(**haar_options)
+    from fkp.yunet import ModelFileError, YuNetFaceDetector
+
+    if name == "yunet":
+        return YuNetFaceDetector()
+    try:
+        return YuNetFaceDetector()
+    except ModelFileError as error:
+        notify(f"using the Haar face detector: {error}")
+        return HaarFaceDetector(**haar_options)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -258,9 +350,10 @@ def as_rgb8(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def default_detector() -> HaarFaceDetector:
-    """The detector :func:`detect_keypoints` uses when given none (built once)."""
-    return HaarFaceDetector()
+def default_detector() -> FaceDetector:
+    """The detector :func:`detect_keypoints` uses when given none: ``make_detector("auto")``, built
+    once (so the hint that YuNet's file is missing is shown once)."""
+    return make_detector("auto")
 
 
 @functools.lru_cache(maxsize=1)
@@ -273,7 +366,7 @@ def default_model() -> KeypointPredictor:
 
 def detect_keypoints(
     image: np.ndarray | str | os.PathLike[str],
-    detector: FaceDetector | None = None,
+    detector: FaceDetector | DetectorName | None = None,
     model: KeypointPredictor | None = None,
 ) -> list[Face]:
     """Find every face in a photo and its 68 keypoints.
@@ -281,32 +374,35 @@ def detect_keypoints(
     Args:
         image: (H, W, 3) uint8 RGB, any layout :func:`fkp.images.to_rgb8` accepts, or an image
             file path (read with :func:`fkp.images.load_image`).
-        detector: finds the faces; default a :class:`HaarFaceDetector` with its default settings.
+        detector: finds the faces: a :class:`FaceDetector`, or a name for :func:`make_detector`
+            (``"auto"``, ``"yunet"``, ``"haar"``); default ``"auto"`` (built once and reused).
+            Its roll angles, where known, go to ``model.predict``.
         model: predicts keypoints in each box; default the shipped model (``fkp.load_model()``),
             loaded on first use and cached.
 
     Returns:
-        One :class:`Face` per detected face, in the detector's order (left to right for Haar);
+        One :class:`Face` per detected face, in the detector's order (left to right for fkp's);
         an empty list when there is none. Boxes and keypoints are in pixels of ``image``.
 
     Raises:
         fkp.images.ImageReadError: ``image`` is a path that cannot be read.
+        fkp.yunet.ModelFileError: ``detector="yunet"`` and YuNet's file is missing or corrupt.
     """
     rgb = as_rgb8(image)
-    detector = default_detector() if detector is None else detector
-    scorer = getattr(detector, "detect_with_scores", None)
-    if callable(scorer):
-        boxes, scores = scorer(rgb)
-    else:
-        boxes, scores = detector.detect(rgb), None
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if detector is None or detector == "auto":
+        detector = default_detector()
+    elif isinstance(detector, str):
+        detector = make_detector(detector)
+    found = detect_faces(detector, rgb)
+    boxes = found.boxes
     if len(boxes) == 0:
         return []
     model = default_model() if model is None else model
-    keypoints = np.asarray(model.predict(rgb, boxes), dtype=np.float32)
+    angles = None if np.isnan(found.angles).all() else found.angles
+    keypoints = np.asarray(model.predict(rgb, boxes, angles=angles), dtype=np.float32)
     if keypoints.shape != (len(boxes), NUM_KEYPOINTS, 2):
         raise ValueError(f"model.predict returned shape {keypoints.shape}, expected ({len(boxes)}, {NUM_KEYPOINTS}, 2)")
     return [
-        Face(box=box, keypoints=points, score=None if scores is None else float(scores[i]))
-        for i, (box, points) in enumerate(zip(boxes, keypoints))
+        Face(box=box, keypoints=points, score=None if np.isnan(score) else float(score))
+        for box, points, score in zip(boxes, keypoints, found.scores)
     ]

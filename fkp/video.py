@@ -1,7 +1,8 @@
 """Keypoints on every frame of a video or a webcam stream, smoothed over time, written as a video.
 
-:func:`annotate_video` reads frames with OpenCV, finds faces and keypoints on each
-(:func:`fkp.detect.detect_keypoints`), smooths them with a :class:`fkp.smoothing.FaceTracker`, and
+:func:`annotate_video` reads frames with OpenCV, finds faces and keypoints on each, by default
+following each face with its own keypoints and running the detector only every few frames
+(:class:`fkp.tracking.KeypointTracker`), smooths them with a :class:`fkp.smoothing.FaceTracker`, and
 hands each frame and its faces to a ``render`` function whose picture goes into the output video.
 The default render draws boxes and keypoints; ``fkp filter`` passes its own to put overlays on faces.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from fkp.annotate import draw_faces
 from fkp.detect import Face, FaceDetector, KeypointPredictor, default_detector, default_model, detect_keypoints
 from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
+from fkp.tracking import DETECT_EVERY, KeypointTracker
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 """``render(frame, faces) -> frame``: frame (H, W, 3) uint8 RGB, faces in its pixels; returns the
@@ -47,12 +49,14 @@ class VideoStats:
         faces: faces found, summed over frames.
         seconds: wall time of the whole run (decoding, detection, keypoints, drawing, encoding).
         faces_per_second: ``faces / seconds``.
+        detector_runs: frames the face detector ran on.
     """
 
     frames: int
     faces: int
     seconds: float
     faces_per_second: float
+    detector_runs: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -109,6 +113,7 @@ def annotate_video(
     smoothing: float = DEFAULT_SMOOTHING,
     progress: bool = True,
     max_frames: int | None = None,
+    detect_every: int | None = DETECT_EVERY,
 ) -> VideoStats:
     """Find, smooth and draw faces on every frame of a video, and write the result.
 
@@ -117,11 +122,14 @@ def annotate_video(
         output: the video to write; ``.mp4`` (codec mp4v) or ``.avi`` (Motion JPEG). It is written
             under a temporary name and renamed when complete, so a failed run leaves none behind.
         render: ``render(frame, faces) -> frame`` on RGB frames; default :func:`default_render`.
-        detector: face detector; default :class:`fkp.detect.HaarFaceDetector`.
+        detector: face detector; default :func:`fkp.detect.default_detector` (YuNet if its file is found).
         model: keypoint model; default the shipped model (``fkp.load_model()``, cached).
         smoothing: strength of temporal smoothing (:mod:`fkp.smoothing`); 0 turns it off.
         progress: show a tqdm progress bar on stderr.
         max_frames: stop after this many frames (None: the whole video).
+        detect_every: track faces by their keypoints and run the detector every this many frames
+            (and whenever a track is lost; :class:`fkp.tracking.KeypointTracker`); None runs the
+            detector on every frame and the model on its boxes, with no tracking.
 
     Returns:
         :class:`VideoStats` with frame and face counts, wall time and faces per second.
@@ -134,6 +142,7 @@ def annotate_video(
     detector = default_detector() if detector is None else detector
     model = default_model() if model is None else model  # loaded before the clock starts
     tracker = FaceTracker(smoothing=smoothing)
+    follow = None if detect_every is None else KeypointTracker(detector, model, detect_every=detect_every)
     output = Path(output)
     fourcc = FOURCC_BY_SUFFIX.get(output.suffix.lower())
     if fourcc is None:
@@ -164,7 +173,8 @@ def annotate_video(
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 # a file's frames are 1/fps apart; a camera's arrive when processing allows
                 timestamp = time.perf_counter() - start if isinstance(source, int) else frames / fps
-                faces = tracker.update(detect_keypoints(rgb, detector=detector, model=model), timestamp)
+                found = detect_keypoints(rgb, detector=detector, model=model) if follow is None else follow(rgb)
+                faces = tracker.update(found, timestamp)
                 picture = np.asarray(render(rgb, faces))
                 if picture.shape != rgb.shape or picture.dtype != np.uint8:
                     raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
@@ -193,5 +203,6 @@ def annotate_video(
             bar.close()
         partial.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    return VideoStats(frames, faces_found, seconds, faces_found / seconds if seconds > 0 else 0.0)
+    runs = frames if follow is None else follow.detector_runs
+    return VideoStats(frames, faces_found, seconds, faces_found / seconds if seconds > 0 else 0.0, runs)
 

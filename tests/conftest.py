@@ -138,3 +138,21 @@ def w300_dir() -> Path:
     path = Path(value)
     assert (path / "test_frames_keypoints.csv").is_file(), f"{W300_DIR_ENV}={value} holds no data set"
     return path
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The folder that holds YuNet's file (``$FKP_MODELS_DIR``): in CI a missing one fails,
+    elsewhere the test is skipped with the line that says how to get it."""
+    import os
+
+    from fkp.yunet import GET_YUNET_HINT, MODELS_DIR_ENV, YUNET_FILE
+
+    value = os.environ.get(MODELS_DIR_ENV)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{MODELS_DIR_ENV} is not set in CI")
+        pytest.skip(f"needs the YuNet face detector: {GET_YUNET_HINT}")
+    path = Path(value)
+    assert (path / YUNET_FILE).is_file(), f"{MODELS_DIR_ENV}={value} does not hold {YUNET_FILE}"
+    return path

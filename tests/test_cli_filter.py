@@ -29,7 +29,7 @@ requires_model = pytest.mark.skipif(not MODEL_AVAILABLE, reason="model not yet a
 class MeanShapeModel:
     """Stub keypoint model: the schematic mean face stretched over each box."""
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
 

@@ -43,7 +43,7 @@ class MeanShapeModel:
     def __init__(self) -> None:
         self.calls = 0
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
         self.calls += 1
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
@@ -167,7 +167,7 @@ def test_pipeline_accepts_other_image_layouts(tmp_path, haar: HaarFaceDetector, 
 
 def test_pipeline_rejects_a_model_with_the_wrong_output_shape(haar: HaarFaceDetector) -> None:
     class Broken:
-        def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
             return np.zeros((len(boxes), 5, 2))
 
     with pytest.raises(ValueError, match="model.predict"):

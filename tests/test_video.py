@@ -22,7 +22,7 @@ class NoisyMeanShapeModel:
         self.noise = noise
         self.rng = np.random.default_rng(0)
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         points = boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
         return points + self.rng.normal(0.0, self.noise, size=points.shape)

@@ -1,4 +1,4 @@
-"""The ``fkp`` command line: ``fkp data``, ``fkp train``, ``fkp evaluate``, ``fkp export``,
+"""The ``fkp`` command line: ``fkp data``, ``fkp models``, ``fkp train``, ``fkp evaluate``, ``fkp export``,
 ``fkp detect``, ``fkp video`` and ``fkp filter``.
 
 Each sub-command lives in its own module with a ``register(subparsers)`` function that adds its
@@ -14,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES = ("data", "train", "detect", "filter")
+SUBCOMMAND_MODULES = ("data", "models", "train", "detect", "filter")
 """Modules of this package that register sub-commands, in the order ``fkp --help`` lists them."""
 
 

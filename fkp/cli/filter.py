@@ -30,6 +30,7 @@ from fkp.cli import CommandError
 from fkp.cli.detect import (
     WRITABLE_SUFFIXES,
     add_detection_options,
+    add_tracking_options,
     annotate_video_from_args,
     non_negative_float,
     positive_int,
@@ -100,6 +101,7 @@ def register(subparsers: Any) -> None:
     art.add_argument("--art", metavar="PNG", help="an RGBA picture to place instead of --filter")
     art.add_argument("--anchors", type=_numbers(float), metavar="X,Y,...", help="anchor points in the picture's pixels")
     art.add_argument("--points", type=_numbers(int), metavar="I,...", help="keypoint indices (0-67) the anchors go to")
+    add_tracking_options(parser)
     add_detection_options(parser)
     parser.set_defaults(handler=run, parser=parser)
 

@@ -1,0 +1,52 @@
+"""``fkp models download``: fetch the YuNet face detector file into the user cache.
+
+Exit codes: 0 the file is in place (downloaded, or an intact copy was already there), 1 it could
+not be downloaded or its checksum was wrong (one line on stderr; nothing is left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fkp.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fkp models`` with its ``download`` action."""
+    from fkp.yunet import MODELS_DIR_ENV, YUNET_FILE, YUNET_URL
+
+    parser = subparsers.add_parser(
+        "models",
+        help="download the face detector model (YuNet)",
+        description=f"Get model files that fkp does not ship. {MODELS_DIR_ENV} names a folder that already holds them.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    download = actions.add_parser(
+        "download",
+        help=f"download {YUNET_FILE} (230 KB, MIT licence) from the OpenCV Model Zoo",
+        description=(
+            f"Download the YuNet face detector, {YUNET_FILE}, from the OpenCV Model Zoo into the user cache "
+            "(~/.cache/fkp/models; $XDG_CACHE_HOME and $FKP_CACHE_DIR are honoured), check its sha256 and "
+            "move it into place only then: a failed or interrupted run leaves nothing behind."
+        ),
+    )
+    download.add_argument("--dir", type=Path, help="put the file in this folder instead of the cache")
+    download.add_argument("--url", default=YUNET_URL, help="download from this URL instead (a mirror)")
+    download.set_defaults(handler=_download)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from fkp.download import DownloadError
+    from fkp.yunet import ModelFileError, download_yunet
+
+    try:
+        path = download_yunet(args.url, args.dir, progress=True)
+    except DownloadError as error:
+        raise CommandError(f"cannot download the face detector (no network?): {error}") from None
+    except ModelFileError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        raise CommandError(f"cannot write the face detector file: {error.strerror or error}") from None
+    print(f"YuNet face detector in {path}")
+    return 0

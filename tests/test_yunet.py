@@ -1,0 +1,218 @@
+"""fkp.yunet: the YuNet detector on real photos, its model file's download, and the detector choice."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import fkp.detect
+from fkp import samples
+from fkp.calibration import HAAR, YUNET
+from fkp.cli import main
+from fkp.detect import Detections, FaceDetector, HaarFaceDetector, detect_faces, detect_keypoints, make_detector
+from fkp.download import DownloadError
+from fkp.geometry import rotate_image
+from fkp.landmarks import mean_shape_diagram
+from fkp.yunet import (
+    MODELS_DIR_ENV,
+    YUNET_FILE,
+    ModelFileError,
+    YuNetFaceDetector,
+    check_yunet,
+    download_yunet,
+    find_yunet,
+)
+
+
+class MeanShapeModel:
+    """Stub keypoint model: the schematic face in each box; records the angles it is given."""
+
+    def __init__(self) -> None:
+        self.angles: list[np.ndarray | None] = []
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+        self.angles.append(angles)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]
+
+
+@pytest.fixture(scope="module")
+def yunet(models_dir: Path) -> YuNetFaceDetector:
+    return YuNetFaceDetector(models_dir / YUNET_FILE)
+
+
+@pytest.fixture
+def no_models(monkeypatch, tmp_path) -> Path:
+    """FKP_MODELS_DIR pointing at an empty folder: YuNet's file is missing."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv(MODELS_DIR_ENV, str(folder))
+    return folder
+
+
+# --- the detector on real photos ----------------------------------------------------------------
+
+
+def test_yunet_finds_the_astronaut_with_score_and_style(yunet: YuNetFaceDetector) -> None:
+    assert isinstance(yunet, FaceDetector) and yunet.box_style is YUNET and HaarFaceDetector.box_style is HAAR
+    found = yunet.detect_faces(samples.astronaut())
+    assert isinstance(found, Detections) and len(found) == 1
+    x, y, w, h = found.boxes[0]
+    assert 150 < x + w / 2 < 260 and 80 < y + h / 2 < 160 and 70 < w < 130  # her face, not her suit
+    assert 0.7 <= found.scores[0] <= 1 and abs(found.angles[0]) < 15
+    np.testing.assert_array_equal(yunet.detect(samples.astronaut()), found.boxes)
+
+
+def test_yunet_finds_no_face_in_coffee_and_three_in_the_group_photo(yunet: YuNetFaceDetector) -> None:
+    assert yunet.detect(samples.coffee()).shape == (0, 4)
+    boxes = yunet.detect(samples.group_photo())
+    assert len(boxes) == 3 and (np.diff(boxes[:, 0]) > 0).all()
+
+
+def test_yunet_finds_a_face_filling_a_3000_px_photo(yunet: YuNetFaceDetector) -> None:
+    face = samples.astronaut()[40:200, 140:300]  # the face with a little margin
+    big = cv2.resize(face, (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    (box,) = yunet.detect(big)
+    assert box[2] > 1200 and box[3] > 1200  # in the big photo's pixels
+    assert 1000 < box[0] + box[2] / 2 < 2000 and 1000 < box[1] + box[3] / 2 < 2000
+
+
+def test_yunet_roll_has_the_sign_of_the_turn(yunet: YuNetFaceDetector) -> None:
+    image = samples.astronaut()
+    upright = yunet.detect_faces(image).angles[0]
+    clockwise = yunet.detect_faces(rotate_image(image, np.zeros((1, 2)), 30)[0]).angles
+    counter = yunet.detect_faces(rotate_image(image, np.zeros((1, 2)), -30)[0]).angles
+    assert len(clockwise) == 1 and len(counter) == 1
+    # YuNet's eye points follow only part of a roll, but in its direction
+    assert clockwise[0] > upright + 2 and counter[0] < upright - 2
+
+
+def test_pipeline_hands_yunet_angles_to_the_model(yunet: YuNetFaceDetector) -> None:
+    model = MeanShapeModel()
+    faces = detect_keypoints(samples.astronaut(), detector=yunet, model=model)
+    assert len(faces) == 1 and 0.7 <= faces[0].score <= 1
+    assert model.angles[0] is not None and np.isfinite(model.angles[0]).all()
+    detect_keypoints(samples.astronaut(), detector=HaarFaceDetector(), model=model)
+    assert model.angles[1] is None  # Haar knows no roll
+
+
+def test_detect_faces_wraps_a_plain_detector() -> None:
+    class Fixed:
+        def detect(self, image: np.ndarray) -> np.ndarray:
+            return np.array([[1, 2, 30, 40]], np.float32)
+
+    found = detect_faces(Fixed(), samples.coffee())
+    assert found.boxes.shape == (1, 4) and np.isnan(found.scores).all() and np.isnan(found.angles).all()
+    with pytest.raises(ValueError, match="1 boxes but 2 scores"):
+        Detections(np.zeros((1, 4)), np.zeros(2), np.zeros(1))
+
+
+# --- detector choice and a missing or corrupt file ----------------------------------------------
+
+
+def test_auto_is_yunet_when_its_file_is_there(models_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models_dir))
+    lines: list[str] = []
+    assert isinstance(make_detector("auto", notify=lines.append), YuNetFaceDetector) and lines == []
+    assert isinstance(make_detector("haar"), HaarFaceDetector)
+    with pytest.raises(ValueError, match="unknown detector"):
+        make_detector("dlib")
+
+
+def test_auto_falls_back_to_haar_with_one_line(no_models: Path) -> None:
+    lines: list[str] = []
+    assert isinstance(make_detector("auto", notify=lines.append, min_neighbors=3), HaarFaceDetector)
+    assert len(lines) == 1 and "fkp models download" in lines[0] and YUNET_FILE in lines[0]
+    with pytest.raises(ModelFileError, match="not found.*fkp models download"):
+        make_detector("yunet")
+
+
+def test_a_corrupt_file_is_refused(no_models: Path) -> None:
+    (no_models / YUNET_FILE).write_bytes(b"not an onnx model")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        check_yunet()
+    lines: list[str] = []
+    assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector) and "corrupt" in lines[0]
+
+
+def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(no_models: Path, monkeypatch, tmp_path, capfd) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fkp.detect, "default_model", lambda: MeanShapeModel())
+    assert main(["detect", "--detector", "yunet"]) == 1
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and str(no_models / YUNET_FILE) in err[0] and "fkp models download" in err[0]
+    assert main(["detect", "--detector", "auto"]) == 0  # Haar, with one hint line
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("fkp detect: using the Haar face detector")
+
+
+# --- the download ---------------------------------------------------------------------------------
+
+
+def _served(http_dir, payload: bytes) -> tuple[str, str]:
+    folder, base = http_dir
+    (folder / YUNET_FILE).write_bytes(payload)
+    return f"{base}/{YUNET_FILE}", hashlib.sha256(payload).hexdigest()
+
+
+def test_download_places_the_checked_file(http_dir, tmp_path) -> None:
+    url, digest = _served(http_dir, b"model bytes" * 100)
+    dest = tmp_path / "cache" / "models"
+    path = download_yunet(url, dest, progress=False, sha256=digest)
+    assert path == dest / YUNET_FILE and path.read_bytes() == b"model bytes" * 100
+    assert sorted(p.name for p in dest.iterdir()) == [YUNET_FILE]
+    (http_dir[0] / YUNET_FILE).unlink()  # an intact copy is kept without asking the server
+    assert download_yunet(url, dest, progress=False, sha256=digest) == path
+
+
+def test_download_with_a_wrong_checksum_leaves_nothing(http_dir, tmp_path) -> None:
+    url, _ = _served(http_dir, b"something else")
+    dest = tmp_path / "models"
+    with pytest.raises(ModelFileError, match="wrong sha256"):
+        download_yunet(url, dest, progress=False)
+    assert list(dest.iterdir()) == []
+
+
+def test_an_interrupted_download_leaves_nothing(tmp_path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def half_answer() -> None:  # promises 1000 bytes, sends 100, hangs up
+        connection, _ = listener.accept()
+        connection.recv(4096)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100)
+        connection.close()
+
+    thread = threading.Thread(target=half_answer, daemon=True)
+    thread.start()
+    dest = tmp_path / "models"
+    with pytest.raises(DownloadError):
+        download_yunet(f"http://127.0.0.1:{listener.getsockname()[1]}/{YUNET_FILE}", dest, progress=False)
+    thread.join(5)
+    listener.close()
+    assert list(dest.iterdir()) == []
+
+
+def test_cli_download_without_network_says_so(dead_url: str, tmp_path, capfd) -> None:
+    dest = tmp_path / "models"
+    assert main(["models", "download", "--dir", str(dest), "--url", dead_url]) == 1
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip() and "%" not in line]
+    assert len(err) == 1 and "no network?" in err[0]
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsys) -> None:
+    url, _ = _served(http_dir, (Path(__file__).parent / "conftest.py").read_bytes())
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    monkeypatch.delenv("FKP_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert find_yunet() == tmp_path / "xdg" / "fkp" / "models" / YUNET_FILE
+    assert main(["models", "download", "--url", url]) == 1  # not YuNet's bytes: refused, nothing kept
+    assert not find_yunet().exists()
