@@ -86,8 +86,9 @@ def main() -> None:
     configs = {
         "Haar, every frame (before)": (HaarFaceDetector(), None),
         "YuNet, every frame": (YuNetFaceDetector(), None),
-        "YuNet, tracking, detector every 10": (YuNetFaceDetector(), 10),
-        "Haar, tracking, detector every 10": (HaarFaceDetector(), 10),
+        "YuNet, tracking (default)": (YuNetFaceDetector(), 10),
+        "YuNet --no-rotations, tracking": (YuNetFaceDetector(rotations=()), 10),
+        "Haar, tracking": (HaarFaceDetector(), 10),
     }
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "clip.mp4"

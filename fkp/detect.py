@@ -301,13 +301,18 @@ def _stderr_line(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def make_detector(name: str = "auto", notify: Any = _stderr_line, **haar_options: Any) -> FaceDetector:
+def make_detector(
+    name: str = "auto", notify: Any = _stderr_line, rotations: bool = True, **haar_options: Any
+) -> FaceDetector:
     """The face detector called ``name``.
 
     Args:
         name: ``"yunet"`` (:class:`fkp.yunet.YuNetFaceDetector`), ``"haar"`` (:class:`HaarFaceDetector`)
             or ``"auto"``: YuNet when its model file is found and intact, else Haar.
         notify: called with one line when ``"auto"`` falls back to Haar (default: print it on stderr).
+        rotations: YuNet also searches copies turned by :data:`fkp.yunet.ROTATIONS`, for faces
+            rolled beyond about 30 deg (about three times the time; Haar ignores it); False
+            searches the image only.
         haar_options: keyword arguments for :class:`HaarFaceDetector`.
 
     Raises:
@@ -318,12 +323,13 @@ def make_detector(name: str = "auto", notify: Any = _stderr_line, **haar_options
         raise ValueError(f"unknown detector {name!r}; use one of {', '.join(DETECTOR_NAMES)}")
     if name == "haar":
         return HaarFaceDetector(**haar_options)
-    from fkp.yunet import ModelFileError, YuNetFaceDetector
+    from fkp.yunet import ROTATIONS, ModelFileError, YuNetFaceDetector
 
+    turns = ROTATIONS if rotations else ()
     if name == "yunet":
-        return YuNetFaceDetector()
+        return YuNetFaceDetector(rotations=turns)
     try:
-        return YuNetFaceDetector()
+        return YuNetFaceDetector(rotations=turns)
     except ModelFileError as error:
         notify(f"using the Haar face detector: {error}")
         return HaarFaceDetector(**haar_options)

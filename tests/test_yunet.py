@@ -216,3 +216,19 @@ def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsy
     assert find_yunet() == tmp_path / "xdg" / "fkp" / "models" / YUNET_FILE
     assert main(["models", "download", "--url", url]) == 1  # not YuNet's bytes: refused, nothing kept
     assert not find_yunet().exists()
+
+
+def test_turned_copies_find_a_face_rolled_by_60_deg(models_dir: Path) -> None:
+    plain = YuNetFaceDetector(models_dir / YUNET_FILE, rotations=())
+    turning = YuNetFaceDetector(models_dir / YUNET_FILE)  # default: also the copies turned by -40 and 40
+    image = samples.astronaut()
+    (upright,) = plain.detect_faces(image).boxes
+    centre = upright[:2] + upright[2:] / 2
+    for degrees in (60, -60):
+        turned, (moved_centre,) = rotate_image(image, centre[None], degrees)
+        found = turning.detect_faces(turned)
+        assert len(found) == 1, degrees
+        box = found.boxes[0]
+        np.testing.assert_allclose(box[:2] + box[2:] / 2, moved_centre, atol=0.15 * upright[2])
+        np.testing.assert_allclose(box[2:], upright[2:], rtol=0.2)  # its sides along the face's axes
+        assert abs(found.angles[0] - degrees) < 20  # the copy's turn plus what the eyes say

@@ -69,6 +69,12 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         help="face detector: YuNet (its file from 'fkp models download'), the Haar cascade, or auto: "
         "YuNet when its file is found, else Haar (default auto)",
     )
+    parser.add_argument(
+        "--no-rotations",
+        action="store_true",
+        help="YuNet searches the image only, not also copies turned by -40 and 40 degrees: about three "
+        "times faster, but finds fewer faces rolled beyond 30 degrees",
+    )
     group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
     group.add_argument(
         "--scale-factor", type=scale_factor_arg, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
@@ -113,6 +119,7 @@ def build_detector(args: argparse.Namespace) -> Any:
         return make_detector(
             name,
             notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
+            rotations=not getattr(args, "no_rotations", False),
             scale_factor=args.scale_factor,
             min_neighbors=args.min_neighbors,
             min_size=args.min_size,
