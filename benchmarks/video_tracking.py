@@ -16,6 +16,7 @@ Needs ``$FKP_DATA_DIR`` and YuNet's file (``$FKP_MODELS_DIR`` or ``fkp models do
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 from pathlib import Path
@@ -68,7 +69,7 @@ def run(clip: Path, out: Path, detector, detect_every: int | None) -> tuple[floa
     stats = annotate_video(clip, out, render=render, detector=detector, progress=False, detect_every=detect_every)
     still = points[:STILL]
     steps = [np.linalg.norm(b - a, axis=1).mean() if a is not None and b is not None else np.nan
-             for a, b in zip(still, still[1:])]
+             for a, b in itertools.pairwise(still)]
     return (stats.frames_per_second, float(np.nanmean(steps)), float(np.nanmean(steps[SETTLE:])),
             sum(p is None for p in points), stats.detector_runs)
 

@@ -15,7 +15,14 @@ import fkp.detect
 from fkp import samples
 from fkp.calibration import HAAR, YUNET
 from fkp.cli import main
-from fkp.detect import Detections, FaceDetector, HaarFaceDetector, detect_faces, detect_keypoints, make_detector
+from fkp.detect import (
+    Detections,
+    FaceDetector,
+    HaarFaceDetector,
+    detect_faces,
+    detect_keypoints,
+    make_detector,
+)
 from fkp.download import DownloadError
 from fkp.geometry import rotate_image
 from fkp.landmarks import mean_shape_diagram
