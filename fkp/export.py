@@ -38,8 +38,8 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model.net.eval(),
-            example,
-            buffer,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # the stubs omit file objects, which export takes
             input_names=["crops"],
             output_names=["keypoints"],
             dynamic_axes={"crops": {0: "batch"}, "keypoints": {0: "batch"}},

@@ -73,7 +73,10 @@ def config_from_dict(values: dict[str, Any]) -> ModelConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {architecture} config keys {unknown}")
-    config = kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+    arguments: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+    }
+    config = kind(**arguments)
     _check_sizes(config)
     return config
 

@@ -52,7 +52,9 @@ def _fit(path: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.
     try:
         net.load_state_dict(state)  # casts float16 tensors to the network's float32
     except RuntimeError as error:
-        raise WeightsError(f"{path}: weights do not fit a {config.architecture} model: {str(error).splitlines()[0]}") from error
+        raise WeightsError(
+            f"{path}: weights do not fit a {config.architecture} model: {str(error).splitlines()[0]}"
+        ) from error
     return net.eval()
 
 
@@ -102,6 +104,8 @@ def save_model(
     if onnx:
         from fkp.export import export_onnx
 
-        saved = KeypointModel(read_network(path, model.config), model.config, model.box_scale, json.loads(metadata["info"]))
+        saved = KeypointModel(
+            read_network(path, model.config), model.config, model.box_scale, json.loads(metadata["info"])
+        )
         saved.weights_path = path
         export_onnx(saved, path.with_suffix(".onnx"))
