@@ -22,7 +22,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a keypoint model",
         description="Train a keypoint model. Every TrainConfig field is an option; outputs go to "
-        "--out-dir (last.pt checkpoint, best.safetensors, log.csv). Ctrl-C saves; --resume continues.",
+        "--out-dir (last.pt checkpoint, best.safetensors with best.onnx, log.csv). Ctrl-C saves; --resume continues.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_options_later(_add_train_options)  # TrainConfig imports torch: only for `fkp train`
