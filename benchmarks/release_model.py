@@ -21,10 +21,9 @@ from pathlib import Path
 
 import torch
 
-from fkp.data import csv_path
+from fkp.data import csv_path, resolve_dataset
 from fkp.predict import default_weights_path, load_model
 from fkp.train import TrainConfig
-from fkp.utils import resolve_data_dir
 
 
 def sha256(path: Path) -> str:
@@ -40,17 +39,21 @@ def main() -> None:
     model = load_model(args.run / "best.safetensors")
     checkpoint = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
     summary = json.loads((args.run / "summary.json").read_text())
-    data = resolve_data_dir()
+    config = TrainConfig.from_dict(checkpoint["train_config"])
     provenance = {
         **model.metadata,
         "train_command": args.command,
-        "train_config": TrainConfig.from_dict(checkpoint["train_config"]).__dict__,
+        # Paths of the machine that trained it stay out of the shipped file.
+        "train_config": {key: value for key, value in config.__dict__.items() if key != "out_dir"},
+        "parameters": sum(p.numel() for p in model.net.parameters()),
         "epochs_run": summary["epochs_run"],
         "train_minutes": round(summary["wall_seconds"] / 60, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, {platform.processor() or platform.system()}",
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "data_sha256": {split: sha256(csv_path(data, split)) for split in ("training", "test")},
+        "data_sha256": {
+            f"{name} {split}": sha256(csv_path(resolve_dataset(name), split)) for name in config.data for split in ("training", "test")
+        },
     }
     model.metadata = provenance
     target = default_weights_path()

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import GET_DATA_HINT, resolve_data_dir
+from fkp.utils import GET_DATA_HINT, resolve_data_dir, staged_folder
 
 PRIMARY_URL = (
     "https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/"
@@ -146,6 +145,27 @@ def default_sources() -> tuple[Source, ...]:
 def holds_data_set(root: str | os.PathLike[str]) -> bool:
     """Whether ``root`` holds at least one of the keypoints CSV files (content is not checked)."""
     return any((Path(root) / name).is_file() for name in CSV_NAMES.values())
+
+
+def check_destination(dest: Path) -> bool:
+    """Whether the folder ``dest`` may receive a data set, and whether it already holds one.
+
+    Returns:
+        ``True`` if ``dest`` holds a data set (see :func:`holds_data_set`), ``False`` if it is
+        absent or an empty folder.
+
+    Raises:
+        DestinationError: ``dest`` is a file, or a non-empty folder that holds no data set.
+    """
+    if not dest.exists():
+        return False
+    if not dest.is_dir():
+        raise DestinationError(f"{dest} is a file, not a folder")
+    if holds_data_set(dest):
+        return True
+    if any(dest.iterdir()):
+        raise DestinationError(f"{dest} is not empty and holds no data set: choose a new or empty folder")
+    return False
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -278,38 +298,26 @@ def download(
     """
     dest = Path(os.path.abspath(resolve_data_dir(dest)))
     checksums = CSV_SHA256 if checksums is None else checksums
-    if dest.exists():
-        if not dest.is_dir():
-            raise DestinationError(f"{dest} is a file, not a folder")
-        if holds_data_set(dest):
-            if not force:
-                try:
-                    return verify(dest, checksums, progress)
-                except DataVerificationError as error:
-                    hint = "download it again with force (fkp data download --force)"
-                    raise type(error)(f"{error}; {hint}") from None
-        elif any(dest.iterdir()):
-            raise DestinationError(f"{dest} is not empty and holds no data set: choose a new or empty folder")
+    if check_destination(dest) and not force:
+        try:
+            return verify(dest, checksums, progress)
+        except DataVerificationError as error:
+            hint = "download it again with force (fkp data download --force)"
+            raise type(error)(f"{error}; {hint}") from None
     sources = default_sources() if sources is None else sources
     candidates = [Source(s) if isinstance(s, str) else s for s in sources]
     if not candidates:
         raise ValueError("no source to download the data set from")
-    parent = dest.parent
-    parent.mkdir(parents=True, exist_ok=True)
-
     failures: list[DataError] = []
     for index, source in enumerate(candidates):
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=parent))
         try:
-            report = _download_into(source, staging, checksums, progress)
-            _place(staging, dest)
+            with staged_folder(dest) as staging:
+                report = _download_into(source, staging, checksums, progress)
             return replace(report, root=dest, source=source.url)
         except DataError as error:
             failures.append(error)
             if progress and index + 1 < len(candidates):
                 print(f"{error}; trying {candidates[index + 1].url}", file=sys.stderr)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)  # gone already once placed
     if len(failures) == 1:
         raise failures[0]
     kind = next((type(f) for f in failures if not isinstance(f, DownloadError)), DownloadError)
@@ -395,22 +403,3 @@ def _data_member(name: str, prefix: str) -> list[str] | None:
     if len(parts) == 1:
         return parts if parts[0] in CSV_NAMES.values() else None
     return parts if parts[0] in SPLITS else None
-
-
-def _place(staging: Path, dest: Path) -> None:
-    """Rename the verified ``staging`` folder to ``dest``, replacing an empty folder or an old data set."""
-    if not dest.exists():
-        os.rename(staging, dest)
-        return
-    if not any(dest.iterdir()):
-        dest.rmdir()
-        os.rename(staging, dest)
-        return
-    old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(dest, old)
-    try:
-        os.rename(staging, dest)
-    except BaseException:
-        os.rename(old, dest)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

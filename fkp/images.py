@@ -110,7 +110,7 @@ def _read_with_opencv(path: Path) -> np.ndarray | None:
     return to_rgb8(decoded)
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], exif_transpose: bool = True) -> np.ndarray:
     """Read an image file into (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
 
     The file is recognised by its content, not its name. Pillow decodes it first (it applies the
@@ -118,9 +118,12 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
 
     Args:
         path: the image file.
+        exif_transpose: apply the EXIF orientation; ``False`` returns the pixels as stored, which
+            is what annotations made on the stored pixels (e.g. 300-W's .pts files) refer to.
 
     Returns:
-        (H, W, 3) uint8 RGB pixels; for an EXIF-rotated photo, the rotated (as-displayed) pixels.
+        (H, W, 3) uint8 RGB pixels; for an EXIF-rotated photo, the rotated (as-displayed) pixels
+        unless ``exif_transpose`` is ``False``.
 
     Raises:
         ImageReadError: the file is missing, a folder, empty, truncated or not an image.
@@ -137,8 +140,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # big photos are welcome
             with Image.open(path) as image:
                 image.load()
-                upright = ImageOps.exif_transpose(image)
-                return _pil_to_rgb8(upright)
+                return _pil_to_rgb8(ImageOps.exif_transpose(image) if exif_transpose else image)
     except UnidentifiedImageError:
         pass  # not a format Pillow knows: let OpenCV try
     except Image.DecompressionBombError as error:

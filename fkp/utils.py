@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +86,51 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def staged_folder(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder next to ``dest`` that becomes ``dest`` only when the ``with`` block succeeds.
+
+    The block fills the yielded folder. When it ends normally the folder is renamed to ``dest``,
+    replacing an absent or empty folder, or an old folder (which is removed only once the new one
+    is in place). When the block raises, or is interrupted, the temporary folder is removed and
+    ``dest`` is left as it was: no reader ever sees half a folder.
+
+    Args:
+        dest: the folder to create or replace; its parent is created if needed.
+
+    Yields:
+        The temporary folder (hidden, named after ``dest``, in ``dest``'s parent folder).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give the usual mode
+        yield staging
+        _replace_folder(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already once placed
+
+
+def _replace_folder(staging: Path, dest: Path) -> None:
+    """Rename ``staging`` to ``dest``, replacing an empty folder or an old one (put back if that fails)."""
+    if not dest.exists():
+        os.rename(staging, dest)
+        return
+    if not any(dest.iterdir()):
+        dest.rmdir()
+        os.rename(staging, dest)
+        return
+    old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(dest, old)
+    try:
+        os.rename(staging, dest)
+    except BaseException:
+        os.rename(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

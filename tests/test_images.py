@@ -117,6 +117,9 @@ def test_exif_orientation_is_applied(tmp_path) -> None:
     out = load_image(tmp_path / "rotated.jpg")
     assert out.shape == (40, 20, 3)  # displayed upright: portrait
     assert out[:15].mean() > 200 and out[25:].mean() < 50  # the white half is now on top
+    stored = load_image(tmp_path / "rotated.jpg", exif_transpose=False)
+    assert stored.shape == (20, 40, 3)  # the pixels as stored, as annotations made on them expect
+    assert stored[:, :15].mean() > 200 and stored[:, 25:].mean() < 50
 
 
 def test_truncated_jpeg_raises_naming_the_file(tmp_path, rgb: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""``fkp data download`` and ``fkp data verify``: get the data set, or check a copy of it."""
+"""``fkp data download``, ``verify`` and ``prepare-300w``: get the data sets, or check a copy."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import sys
 from pathlib import Path
 
 from fkp.cli import CommandError
-from fkp.utils import resolve_data_dir
+from fkp.utils import W300_DIR_ENV, resolve_300w_dir, resolve_data_dir
 
 _DIR_HELP = "the data folder; default: $FKP_DATA_DIR if set, else ./data"
 _LOOKUP = "The data folder is --dir if given, else $FKP_DATA_DIR if set, else ./data"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``fkp data`` with its ``download`` and ``verify`` actions."""
+    """Add ``fkp data`` with its ``download``, ``verify`` and ``prepare-300w`` actions."""
     parser = subparsers.add_parser(
-        "data", help="download or verify the data set", description=f"Get or check the data set. {_LOOKUP}."
+        "data",
+        help="download, verify or prepare the data sets",
+        description=f"Get or check the data sets. {_LOOKUP}; for prepare-300w, see its --help.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -43,6 +45,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     verify.add_argument("--dir", type=Path, help=_DIR_HELP)
     verify.set_defaults(handler=_verify)
+
+    prepare = actions.add_parser(
+        "prepare-300w",
+        help="crop the official 300-W files into the 300-W data set folder",
+        description=(
+            "Crop every annotated face of the official 300-W folders (from "
+            "https://ibug.doc.ic.ac.uk/resources/300-W/; research use only) into the layout of the "
+            "Udacity set: training/ = LFPW trainset + HELEN trainset + AFW, test/ = LFPW testset + "
+            "HELEN testset + iBUG. SRC holds lfpw/trainset, lfpw/testset, helen/trainset, "
+            "helen/testset, afw and ibug (absent ones are skipped), each with photos (.png/.jpg) and "
+            "one .pts file per face. The folder is built aside and moved into place only when "
+            "complete: a failed or interrupted run leaves nothing behind."
+        ),
+    )
+    prepare.add_argument("src", type=Path, metavar="SRC", help="the unpacked 300-W folder")
+    prepare.add_argument(
+        "--dir", type=Path, help=f"the folder to create; default: ${W300_DIR_ENV} if set, else ./data/faces-300w"
+    )
+    prepare.add_argument("--force", action="store_true", help="replace a data set already in the folder")
+    prepare.set_defaults(handler=_prepare_300w)
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -71,4 +93,19 @@ def _verify(args: argparse.Namespace) -> int:
     except (DataError, OSError) as error:
         raise CommandError(" ".join(str(error).split())) from None
     print(report)
+    return 0
+
+
+def _prepare_300w(args: argparse.Namespace) -> int:
+    from fkp.download import DataError
+    from fkp.w300 import prepare_300w
+
+    dest = resolve_300w_dir(args.dir)
+    try:
+        report = prepare_300w(args.src, dest, progress=sys.stderr.isatty(), force=args.force)
+    except (DataError, OSError) as error:
+        raise CommandError(" ".join(str(error).split())) from None
+    print(f"300-W ready in {report.root}: {report}")
+    if resolve_300w_dir().absolute() != dest.absolute():
+        print(f"use it with: export {W300_DIR_ENV}={report.root}")
     return 0

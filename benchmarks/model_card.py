@@ -1,0 +1,106 @@
+"""The model card of the shipped model, rendered from its stored provenance and a benchmark's figures.
+
+Used by ``benchmarks/compare_dlib.py --card fkp/weights/MODEL_CARD.md``; not meant to be run alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fkp.predict import default_weights_path
+
+CARD = """# Model card: fkp default keypoint model
+
+*Written by `python benchmarks/compare_dlib.py --card fkp/weights/MODEL_CARD.md` from the figures
+it measured and the provenance stored in `default.safetensors`; do not edit by hand.*
+
+## What it is
+- **Task**: the 68 facial keypoints (iBUG 300-W layout and labelling convention) of one face, given
+  the photo and an axis-aligned face box: the box of the points, or a Haar or YuNet detector's box.
+- **Architecture**: `{architecture}`, a residual encoder to stride 16, a pyramid decoder back to
+  stride 4 and one heatmap per point read out with a soft-argmax; {params} parameters,
+  {size_mb:.2f} MB as float16 safetensors. Config: `{model_config}`.
+- **Input**: a {input_size} x {input_size} grayscale crop around the box (side = longer box side x
+  {box_scale}), standardised per crop.
+- **Roll normalisation**: when the first pass finds the eye line tilted by more than 10 degrees,
+  a second pass runs on a crop turned upright around the points found (`fkp.predict`), so the
+  model does not care how the head is rolled; a detector that knows the roll can pass it.
+- **Loading**: `fkp.load_model()`; safetensors, no pickled code.
+
+## Training data and licences
+The shipped weights are learnt from two research data sets, as dlib's own 68-point model is:
+
+- **The Udacity facial keypoints set** (3462 training images): frames of the YouTube Faces data
+  set (Wolf, Hassner and Maoz, CVPR 2011), whose terms apply to the images; Udacity's packaging is
+  MIT-licensed. Its labels follow a slightly different convention from 300-W's (the nose, the
+  left brow and the jaw sit a few percent of the eye distance away); training maps them into the
+  300-W convention with the offsets in `fkp/label_conventions.json`, which
+  `benchmarks/label_conventions.py` measures from two single-set models on each other's training
+  split.
+- **300-W** (1964 training faces: LFPW and HELEN training sets and AFW; Sagonas et al., ICCV-W
+  2013 and IMAVIS 2016): **research use only**; the annotations are provided "for research purposes
+  ONLY (NO commercial products)" and the photographs belong to their owners.
+
+The people of a 10% person-disjoint (for 300-W, photo-disjoint) validation part of each set are
+held out for model selection. CSV checksums (sha256) of the data used:
+```
+{data_sha}
+```
+- **Command**: `{command}` (with `FKP_DATA_DIR` and `FKP_300W_DIR` pointing at the data).
+- **Time**: {minutes} min wall time for {epochs} epochs on {machine}; Python {python}, torch {torch}.
+  Best validation NME (people and photos never seen in training) {val_nme:.2%} at epoch {best_epoch}.
+- **Full training config**:
+```json
+{train_config}
+```
+
+## Figures
+NME normalised by the outer-eye-corner distance (points 36 and 45), failure = NME above 8%, AUC of
+the CED up to 8%; one thread, measured on {bench_machine}:
+
+```
+{figures}
+```
+
+## Caveats
+- **The YouTube test split shares all its people with the training split** (other frames of the
+  same videos), so its figures measure new frames of known people; 300-W common has photos and
+  people never seen in training, and is the better guide to a stranger's photo.
+- 300-W's "challenging" iBUG subset is not in the test set used here, so strong profiles, heavy
+  occlusion and extreme expressions are measured only through what 300-W common holds.
+- dlib's predictor was trained on 300-W's training photos too, so both models are on home ground
+  on 300-W common; on the YouTube set dlib's labelling convention differs from the set's, which
+  the "offset learned on training" row corrects.
+"""
+
+
+def write_card(path: str | Path, model: Any, figures: str) -> None:
+    """Render the card for ``model`` (the shipped model) with a benchmark's ``figures`` text."""
+    import platform
+
+    info = model.metadata
+    weights = default_weights_path()
+    config = {key: value for key, value in info.get("train_config", {}).items() if key != "out_dir"}
+    text = CARD.format(
+        architecture=model.config.architecture,
+        model_config=json.dumps({k: v for k, v in vars(model.config).items() if k != "architecture"}, default=list),
+        size_mb=weights.stat().st_size / 1e6,
+        params=f"{info['parameters']:,}" if "parameters" in info else "?",
+        input_size=model.input_size,
+        box_scale=model.box_scale,
+        command=info.get("train_command", "?"),
+        train_config=json.dumps(config, indent=2, sort_keys=True),
+        minutes=info.get("train_minutes", "?"),
+        epochs=info.get("epochs_run", "?"),
+        best_epoch=info.get("epoch", "?"),
+        val_nme=info.get("val_nme", float("nan")),
+        machine=info.get("machine", "?"),
+        torch=info.get("torch", "?"),
+        python=info.get("python", "?"),
+        data_sha=json.dumps(info.get("data_sha256", {}), indent=2),
+        figures=figures,
+        bench_machine=f"{platform.machine()}, {platform.processor() or platform.system()}",
+    )
+    Path(path).write_text(text)
