@@ -167,3 +167,15 @@ def test_bad_weights_metadata_is_one_line(tiny_model, tmp_path, changes, message
     with pytest.raises(WeightsError, match=message) as error:
         load_model(path, backend="torch")
     assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_weights_without_their_onnx_file_need_torch_to_export_one(tiny_model, tmp_path, monkeypatch):
+    path = tmp_path / "old.safetensors"
+    tiny_model.save(path, onnx=False)  # as an older fkp train wrote them
+    assert not path.with_suffix(".onnx").exists()
+    assert load_model(path).backend == "onnx"  # exported in memory with torch
+    import fkp.predict
+
+    monkeypatch.setattr(fkp.predict, "_has_torch", lambda: False)  # a core install
+    with pytest.raises(WeightsError, match=r"no old\.onnx beside it, and exporting one needs PyTorch"):
+        load_model(path)
