@@ -18,6 +18,7 @@ from torch import nn
 from fkp.model_config import ModelConfig, config_from_dict, config_to_dict
 from fkp.models import build_model
 from fkp.predict import FORMAT_VERSION, KeypointModel, WeightsError
+from fkp.utils import atomic_write_bytes
 
 
 def weights_metadata(model: KeypointModel, extra: dict[str, Any] | None = None) -> dict[str, str]:
@@ -91,16 +92,14 @@ def save_model(
         onnx: also write ``path.with_suffix(".onnx")``: the network read back from ``path`` (so
             float16 rounding included), exported, with the sha256 of ``path`` in its metadata.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     metadata = weights_metadata(model, extra)
     state = {key: value.detach().cpu().contiguous() for key, value in model.net.state_dict().items()}
     if half:
         state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, save(state, metadata=metadata))
     if onnx:
         from fkp.export import export_onnx
 
