@@ -266,6 +266,8 @@ def load_model(
     if not path.is_file():
         raise WeightsError(f"{path}: no such model file")
     use_onnx = backend == "onnx" or (backend == "auto" and _has_onnxruntime())
+    if (path.suffix == ".pt" or not use_onnx) and not _has_torch():
+        raise WeightsError(f"{path}: a checkpoint or the torch backend needs PyTorch: pip install 'fkp[train]'")
     if path.suffix == ".onnx":
         if not use_onnx:
             raise WeightsError(f"{path}: an ONNX model runs with onnxruntime only, not backend={backend!r}")

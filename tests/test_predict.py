@@ -179,3 +179,5 @@ def test_weights_without_their_onnx_file_need_torch_to_export_one(tiny_model, tm
     monkeypatch.setattr(fkp.predict, "_has_torch", lambda: False)  # a core install
     with pytest.raises(WeightsError, match=r"no old\.onnx beside it, and exporting one needs PyTorch"):
         load_model(path)
+    with pytest.raises(WeightsError, match="needs PyTorch"):
+        load_model(path, backend="torch")
