@@ -191,7 +191,7 @@ class FaceCrops(Dataset):
         config, points = self.config, self.keypoints[index]
         if not self.augment:
             return geometry.box_affine(self.boxes[index], config.input_size, config.box_scale), False
-        rng = np.random
+        rng: Any = np.random  # the global legacy RNG, seeded per worker
         draw = rng.random()
         if draw < config.upright:  # as the second pass sees it, up to its error in the roll
             angle = float(geometry.keypoints_roll(points)) + rng.normal(0.0, 3.0)
@@ -392,7 +392,7 @@ def train(
     val_loader = DataLoader(val_set, 128)
 
     model_config = config.model_config()
-    net = build_model(model_config).to(device, memory_format=torch.channels_last)
+    net = build_model(model_config).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
     bf16 = use_bf16(config.precision, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, len(train_loader)))
@@ -515,7 +515,7 @@ def _write_log(path: Path, history: list[EpochRecord]) -> None:
     os.replace(tmp, path)
 
 
-def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
+def _numpy_state_to_plain(state: Any) -> dict[str, Any]:
     """NumPy's RNG state as tensors and numbers, so the checkpoint loads with ``weights_only=True``."""
     name, keys, position, has_gauss, cached = state
     return {"keys": torch.from_numpy(keys.astype(np.int64)), "position": position, "has_gauss": has_gauss, "cached": cached}

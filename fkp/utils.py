@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,12 +30,16 @@ GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR t
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call."""
+    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call.
+
+    torch is seeded when it has been imported (training code and the notebooks that train import
+    it first); inference never imports it, so ``fkp detect`` does not pay for it here.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    import torch  # imported here so that light commands do not pay for torch
-
-    torch.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def resolve_data_dir(directory: str | os.PathLike[str] | None = None) -> Path:

@@ -170,7 +170,7 @@ def annotate_video(
                     raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
                 if writer is None:
                     height, width = rgb.shape[:2]
-                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*fourcc), fps, (width, height))
                     if not writer.isOpened():
                         raise ValueError(f"{output}: cannot write a {fourcc} video there")
                 writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))

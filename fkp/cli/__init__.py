@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 SUBCOMMAND_MODULES = ("data", "train", "detect", "filter")
 """Modules of this package that register sub-commands, in the order ``fkp --help`` lists them."""
@@ -22,10 +23,36 @@ class CommandError(Exception):
     """A failure reported to the user as one line on stderr, with exit code 1."""
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """A sub-command's parser that can add options on first use (:meth:`add_options_later`), so that
+    building the whole ``fkp`` parser imports nothing heavy: ``fkp train``'s options come from
+    ``TrainConfig``, which imports torch, and ``fkp detect`` must start without it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def add_options_later(self, add_options: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Call ``add_options(self)`` before this parser first parses or prints its help."""
+        self._pending.append(add_options)
+
+    def _add_pending(self) -> None:
+        while self._pending:
+            self._pending.pop(0)(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._add_pending()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._add_pending()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fkp`` argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="fkp", description="68-point facial keypoint detection.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=SubcommandParser)
     for name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(f"fkp.cli.{name}")

@@ -88,13 +88,12 @@ def build_detector(args: argparse.Namespace) -> Any:
 def load_model_for(args: argparse.Namespace) -> Any:
     """Load ``--model PATH`` or the shipped model; a missing or broken model is a one-line error."""
     from fkp.detect import default_model
+    from fkp.predict import WeightsError, load_model
 
     try:
-        if args.model is None:
-            return default_model()
-        from fkp.predict import load_model
-
-        return load_model(args.model)
+        return default_model() if args.model is None else load_model(args.model)
+    except WeightsError as error:  # its one line names the file
+        raise CommandError(str(error)) from None
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:
         where = args.model or "the shipped default model"
         raise CommandError(f"cannot load {where}: {error}") from None

@@ -31,11 +31,11 @@ from fkp.cli.detect import (
     WRITABLE_SUFFIXES,
     add_detection_options,
     annotate_video_from_args,
+    build_detector,
+    load_model_for,
     non_negative_float,
     positive_int,
     write_image,
-    build_detector,
-    load_model_for,
 )
 from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
 

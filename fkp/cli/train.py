@@ -18,15 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    from fkp.train import TrainConfig
-
     parser = subparsers.add_parser(
         "train",
         help="train a keypoint model",
         description="Train a keypoint model. Every TrainConfig field is an option; outputs go to "
-        "--out-dir (last.pt checkpoint, best.safetensors, log.csv). Ctrl-C saves; --resume continues.",
+        "--out-dir (last.pt checkpoint, best.safetensors with best.onnx, log.csv). Ctrl-C saves; --resume continues.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_options_later(_add_train_options)  # TrainConfig imports torch: only for `fkp train`
+    parser.set_defaults(handler=_train)
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from fkp.train import TrainConfig
+
     hints = typing.get_type_hints(TrainConfig)
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
@@ -47,7 +52,6 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         else:
             kind = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
             parser.add_argument(flag, type=kind, default=spec.default)
-    parser.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
