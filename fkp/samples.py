@@ -1,31 +1,44 @@
 """Sample photos, so that demos need no download.
 
-:func:`astronaut` ships with fkp (``fkp/sample_data/astronaut.webp``, lossless: the same pixels as
-scikit-image's ``skimage.data.astronaut()``, a NASA portrait in the public domain), so that
-``fkp detect`` with no photo works on the core install. :func:`coffee` comes from scikit-image's
-bundled data and :func:`grace_hopper` from matplotlib's sample data (both in ``fkp[course]``).
+:func:`astronaut` and :func:`coffee` come from scikit-image's bundled data and :func:`grace_hopper`
+from matplotlib's sample data (both in ``fkp[course]``); fkp ships no photo of its own. On a core
+install without them, asking for a sample raises :class:`SampleUnavailableError` with the one line
+that says what to install.
 :func:`group_photo` composes several faces from them into one picture, the same every time.
 """
 
 from __future__ import annotations
-
-from importlib import resources
 
 import cv2
 import numpy as np
 
 from fkp.images import load_image
 
-ASTRONAUT_FILE = "astronaut.webp"
+
+class SampleUnavailableError(ImportError):
+    """The package that carries a sample photo is not installed."""
+
+
+def _skimage_data():
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise SampleUnavailableError(
+            "the sample photos come with scikit-image: pip install scikit-image (or 'fkp[course]'), or give a photo"
+        ) from error
+    return data
 
 
 def astronaut() -> np.ndarray:
-    """Eileen Collins, NASA portrait (public domain), as in ``skimage.data``: one frontal face.
+    """Eileen Collins, NASA portrait (public domain), from ``skimage.data``: one frontal face.
 
     Returns:
         (512, 512, 3) uint8 RGB.
+
+    Raises:
+        SampleUnavailableError: scikit-image is not installed.
     """
-    return load_image(str(resources.files("fkp") / "sample_data" / ASTRONAUT_FILE))
+    return np.ascontiguousarray(_skimage_data().astronaut())
 
 
 def grace_hopper() -> np.ndarray:
@@ -45,9 +58,7 @@ def coffee() -> np.ndarray:
     Returns:
         (400, 600, 3) uint8 RGB.
     """
-    from skimage import data
-
-    return np.ascontiguousarray(data.coffee())
+    return np.ascontiguousarray(_skimage_data().coffee())
 
 
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:

@@ -288,9 +288,12 @@ def run_detect(args: argparse.Namespace) -> int:
     for job in _progress(jobs, show=len(jobs) > 1):
         try:
             if job.path is None:
-                from fkp.samples import astronaut
+                from fkp.samples import SampleUnavailableError, astronaut
 
-                image = astronaut()
+                try:
+                    image = astronaut()
+                except SampleUnavailableError as error:
+                    raise CommandError(str(error)) from error
             else:
                 image = load_image(job.path)
         except ImageReadError as error:
