@@ -52,7 +52,7 @@ class TrainConfig:
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 2)  # times each set's images appear per epoch, in `data` order (default 1)
-    labels: str = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
+    labels: Literal["300w", "udacity"] = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
     epochs: int = 80  # upper bound; early stopping may end sooner
     batch_size: int = 32
