@@ -42,6 +42,14 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return False
 
 
+def is_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an existing folder; False also when it cannot be examined (too long, ...)."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 def check_output(
     path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), what: str = "output"
 ) -> Path:
@@ -65,11 +73,8 @@ def check_output(
         if same_file(path, source):
             raise OutputConflictError(f"{what} {path} is the input {source}: choose another output name")
     _check_lengths(path, what)
-    try:
-        if path.is_dir():
-            raise OutputError(f"{what} {path} is a folder, not a file")
-    except OSError as error:
-        raise OutputError(f"{what} {path}: {error.strerror or error}") from None
+    if is_folder(path):
+        raise OutputError(f"{what} {path} is a folder, not a file")
     check_folder(path.parent, what=f"{what} {path}: its folder")
     return path
 
@@ -139,9 +144,9 @@ def _check_lengths(path: Path, what: str) -> None:
     """Refuse a path longer than PATH_MAX or with a name longer than NAME_MAX (bytes)."""
     encoded = os.fsencode(os.path.abspath(path))
     if len(encoded) > PATH_MAX:
-        raise OutputError(f"{what}: path of {len(encoded)} bytes, longer than the {PATH_MAX} allowed")
+        raise OutputError(f"{what}: path too long ({len(encoded)} bytes, at most {PATH_MAX})")
     for part in path.parts:
         size = len(os.fsencode(part))
         if size > NAME_MAX:
             shown = part[:40] + "..."
-            raise OutputError(f"{what}: file name {shown} has {size} bytes, more than the {NAME_MAX} allowed")
+            raise OutputError(f"{what}: file name {shown} too long ({size} bytes, at most {NAME_MAX})")

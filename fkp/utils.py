@@ -75,7 +75,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as tmp:
             tmp.write(payload)
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -93,7 +93,7 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process's file-creation mask (read by setting it and putting it back)."""
     mask = os.umask(0)
     os.umask(mask)

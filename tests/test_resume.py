@@ -88,3 +88,53 @@ def test_a_checkpoint_of_another_architecture_is_refused(tiny_data_dir, tmp_path
     other = TrainConfig(**{**TINY, "architecture": "naimishnet", "resume": True}, out_dir=str(run))
     with pytest.raises(CheckpointError, match="made with --architecture keypointnet, not naimishnet"):
         train(other, tiny_data_dir, progress=False)
+
+
+def _cli(data_dir, out_dir, *extra: str) -> list[str]:
+    return ["train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--input-size", "32", "--threads", "1",
+            "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.2", "--batch-size", "4", *extra]
+
+
+def _damage_csv(root):
+    table = root / "training_frames_keypoints.csv"
+    table.write_text(table.read_text() + "Person_0_9.jpg,1,2,3\n")
+
+
+CLI_FAILURES = [
+    (lambda root, run: None, ["--batch-size", "100", "--limit", "20"], 2, "--batch-size 100 is larger than"),
+    (lambda root, run: _damage_csv(root), ["--epochs", "1"], 1, "cannot read the data"),
+    (lambda root, run: (root / "training" / "Person_3_1.jpg").unlink(), ["--epochs", "1"], 1, "Person_3_1.jpg"),
+    (lambda root, run: (run.mkdir(), (run / "last.pt").write_bytes(b"PK\x03\x04 truncated")), ["--resume"], 1,
+     "not a readable checkpoint"),
+]
+
+
+@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch", "csv", "image", "checkpoint"])
+def test_fkp_train_failures_are_one_line(tiny_data_dir, tmp_path, capfd, damage, extra, code, words):
+    from fkp.cli import main
+
+    run = tmp_path / "run"
+    damage(tiny_data_dir, run)
+    assert main(_cli(tiny_data_dir, run, *extra)) == code
+    err = capfd.readouterr().err  # progress bars aside, one line
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in err, err
+    assert not (run / "best.safetensors").exists()
+
+
+def test_fkp_train_ctrl_c_exits_130_and_resumes(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    import fkp.train
+    from fkp.cli import main
+
+    real = fkp.train.predict_crops
+
+    def stop(*args, **kwargs):  # Ctrl-C while the first epoch is validated
+        monkeypatch.setattr(fkp.train, "predict_crops", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fkp.train, "predict_crops", stop)
+    run = tmp_path / "run"
+    assert main(_cli(tiny_data_dir, run, "--epochs", "1")) == 130
+    assert "no epoch finished" in capsys.readouterr().out
+    assert main(_cli(tiny_data_dir, run, "--epochs", "1", "--resume")) == 0
+    assert (run / "best.safetensors").exists()

@@ -22,7 +22,7 @@ import numpy as np
 
 from fkp.cli import CommandError
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
-from fkp.outputs import check_output, plan_folder_outputs
+from fkp.outputs import check_output, is_folder, plan_folder_outputs
 
 DEMO_OUTPUT = Path("fkp_demo.png")
 """What ``fkp detect`` with no path writes: the astronaut sample with its keypoints."""
@@ -219,7 +219,7 @@ def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) ->
     inputs = [job.path for job in jobs if job.path is not None]
     if single:
         job = jobs[0]
-        if out is not None and out.is_dir():
+        if out is not None and is_folder(out):
             job.output = out / (DEMO_OUTPUT.name if job.path is None else _output_name(job.path))
         elif out is not None:
             job.output = out

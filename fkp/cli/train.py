@@ -9,7 +9,6 @@ import typing
 from pathlib import Path
 
 from fkp.cli import CommandError, UsageError
-from fkp.cli.detect import positive_int
 from fkp.outputs import check_folder, check_output
 from fkp.utils import atomic_write_bytes
 
@@ -88,7 +87,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("test", "training"), default="test")
     parser.add_argument("--boxes", choices=("gt", "haar"), default="gt", help="ground-truth or Haar detector boxes")
     parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
-    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads for the model")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     parser.add_argument("--data-dir", help="data folder (default: $FKP_DATA_DIR, then ./data)")
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
     parser.set_defaults(handler=_evaluate)
@@ -102,6 +101,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fkp.evaluate import evaluate
     from fkp.predict import WeightsError, load_model
 
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     inputs = [args.model] if args.model else []
     check_output(args.json_path, inputs, what="--json")  # before the evaluation, not after it
     torch.set_num_threads(args.threads)
