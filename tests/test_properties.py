@@ -22,7 +22,9 @@ from PIL import Image
 from fkp import geometry
 from fkp.images import MAX_IMAGE_PIXELS, ImageReadError, load_image, to_rgb8
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.float64, np.bool_])
 SHAPES = st.tuples(st.integers(1, 24), st.integers(1, 24), st.sampled_from([None, 1, 2, 3, 4]))

@@ -4,6 +4,8 @@ checkpoints that cannot be resumed from, and settings that cannot train."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -46,6 +48,20 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(tiny_data_dir,
     assert [r.lr for r in resumed.history] == [r.lr for r in whole.history]
     for name, tensor in _weights(tmp_path / "whole").items():
         assert torch.equal(tensor, _weights(tmp_path / "parts")[name]), name
+
+
+def test_ctrl_c_stops_between_two_steps(tiny_data_dir, tmp_path):
+    """A real SIGINT in the middle of step 3 lets that step finish; the run stops right after it."""
+
+    def press_ctrl_c(done: int) -> None:
+        if done == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = train(TrainConfig(**TINY, out_dir=str(tmp_path / "run")), tiny_data_dir, progress=False,
+                   on_step=press_ctrl_c)
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert result.interrupted and saved["epoch"] == -1 and saved["step_in_epoch"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_zero_epochs_and_oversized_batches_are_refused(tiny_data_dir, tmp_path):
