@@ -24,8 +24,8 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import json
 import http.client
+import json
 import os
 import shutil
 import sys

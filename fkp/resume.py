@@ -39,6 +39,10 @@ CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "train_config", "model_con
 """Keys every training checkpoint holds; a file without them is not one."""
 
 
+RESUME_MUST_MATCH = ("architecture", "input_size", "batch_size", "limit", "val_fraction", "seed")
+"""Settings a resumed run must share with its checkpoint: the model, and what fixes the batches."""
+
+
 class ConfigError(ValueError):
     """Training settings that cannot work (the command line exits with code 2)."""
 
@@ -126,7 +130,7 @@ def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[s
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a bad file
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:200]}); remove it to start afresh") from None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
@@ -134,7 +138,7 @@ def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[s
     if "rng" not in checkpoint:
         raise CheckpointError(f"{path}: saved by an older fkp that cannot resume exactly; remove it to start afresh")
     saved = checkpoint["train_config"]
-    for name in ("architecture", "input_size"):
+    for name in RESUME_MUST_MATCH:
         if not isinstance(saved, dict) or saved.get(name) != getattr(config, name):
             theirs = saved.get(name) if isinstance(saved, dict) else None
             raise CheckpointError(

@@ -52,7 +52,7 @@ def test_one_changed_pixel_is_named(placed) -> None:
 def test_a_lossless_copy_in_another_format_matches(placed) -> None:
     dest, checksums, pixels = placed
     rgba = cv2.imread(str(dest / "training" / "Bo_Chen_10.jpg"), cv2.IMREAD_UNCHANGED)
-    ok, webp = cv2.imencode(".webp", rgba, [cv2.IMWRITE_WEBP_QUALITY, 101])  # quality above 100: lossless
+    _, webp = cv2.imencode(".webp", rgba, [cv2.IMWRITE_WEBP_QUALITY, 101])  # quality above 100: lossless
     (dest / "training" / "Bo_Chen_10.jpg").write_bytes(webp.tobytes())
     assert verify(dest, checksums, progress=False, pixel_checksums=pixels).counts["training"] == 3
 

@@ -13,8 +13,8 @@ import torch
 from fkp.resume import CheckpointError, ConfigError
 from fkp.train import TrainConfig, train
 
-TINY = dict(input_size=32, epochs=2, batch_size=4, threads=1, patience=0, warmup_epochs=0.5, val_fraction=0.2,
-            photometric=True, flip=0.5, device="cpu", precision="fp32")
+TINY = {"input_size": 32, "epochs": 2, "batch_size": 4, "threads": 1, "patience": 0, "warmup_epochs": 0.5,
+        "val_fraction": 0.2, "photometric": True, "flip": 0.5, "device": "cpu", "precision": "fp32"}
 
 
 def _interrupt_at(step: int):
@@ -98,11 +98,16 @@ def test_a_checkpoint_that_cannot_be_resumed_is_one_clear_error(tiny_data_dir, t
         train(TrainConfig(**{**TINY, "resume": True}, out_dir=str(run)), tiny_data_dir, progress=False)
 
 
-def test_a_checkpoint_of_another_architecture_is_refused(tiny_data_dir, tmp_path):
+@pytest.mark.parametrize(
+    "change, message",
+    [({"architecture": "naimishnet"}, "made with --architecture keypointnet, not naimishnet"),
+     ({"batch_size": 3}, "made with --batch-size 4, not 3")],
+)
+def test_a_checkpoint_of_another_model_or_batching_is_refused(tiny_data_dir, tmp_path, change, message):
     run = tmp_path / "run"
-    train(TrainConfig(**{**TINY, "epochs": 1}, out_dir=str(run)), tiny_data_dir, progress=False)
-    other = TrainConfig(**{**TINY, "architecture": "naimishnet", "resume": True}, out_dir=str(run))
-    with pytest.raises(CheckpointError, match="made with --architecture keypointnet, not naimishnet"):
+    train(TrainConfig(**TINY, out_dir=str(run)), tiny_data_dir, progress=False, on_step=_interrupt_at(2))
+    other = TrainConfig(**{**TINY, **change, "resume": True}, out_dir=str(run))
+    with pytest.raises(CheckpointError, match=message):
         train(other, tiny_data_dir, progress=False)
 
 

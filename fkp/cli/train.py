@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import typing
-from pathlib import Path
 
 from fkp.cli import CommandError, UsageError
 from fkp.outputs import check_folder, check_output
