@@ -64,6 +64,8 @@ def validate_config(config: TrainConfig) -> None:
     for name, value in at_least_one.items():
         if value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if config.limit is not None and config.limit < config.batch_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than --limit {config.limit}: nothing to train")
     if not 0.0 < config.val_fraction < 1.0:
         raise ConfigError(f"--val-fraction must be between 0 and 1, got {config.val_fraction}")
     if not config.lr > 0:

@@ -17,6 +17,7 @@ import pytest
 
 import fkp.detect
 from fkp.cli import main
+from fkp.predict import default_weights_path
 
 ORIGINALS = ("a.jpg", "photos/a.jpg", "photos/a_fkp.jpg", "model.safetensors", "clip.mp4", "notes.txt")
 LONG = "n" * 300
@@ -60,6 +61,7 @@ CASES = [
     (["filter", "clip.mp4", "--filter", "blur", "-o", "clip.mp4"], 2, "is the input"),
     (["evaluate", "--model", "model.safetensors", "--json", "model.safetensors"], 2, "is the input"),
     (["export", "--model", "model.safetensors", "--onnx", "./model.safetensors"], 2, "is the input"),
+    (["export", "--onnx", str(default_weights_path())], 2, "is the input"),  # the shipped model
     # a folder run does not replace a file it did not make: exit 2
     (["detect", "photos", "a.jpg", "-o", "photos"], 2, "is the input"),
     # outputs that cannot be written: exit 1, before any work

@@ -122,7 +122,8 @@ def _damage_csv(root):
 
 
 CLI_FAILURES = [
-    (lambda root, run: None, ["--batch-size", "100", "--limit", "20"], 2, "--batch-size 100 is larger than"),
+    (lambda root, run: None, ["--batch-size", "100", "--limit", "64"], 2, "--batch-size 100 is larger than --limit 64"),
+    (lambda root, run: None, ["--batch-size", "30"], 2, "--batch-size 30 is larger than the 24 training images"),
     (lambda root, run: _damage_csv(root), ["--epochs", "1"], 1, "cannot read the data"),
     (lambda root, run: (root / "training" / "Person_3_1.jpg").unlink(), ["--epochs", "1"], 1, "Person_3_1.jpg"),
     (lambda root, run: (run.mkdir(), (run / "last.pt").write_bytes(b"PK\x03\x04 truncated")), ["--resume"], 1,
@@ -130,7 +131,7 @@ CLI_FAILURES = [
 ]
 
 
-@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch", "csv", "image", "checkpoint"])
+@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch-limit", "batch-data", "csv", "image", "checkpoint"])
 def test_fkp_train_failures_are_one_line(tiny_data_dir, tmp_path, capfd, damage, extra, code, words):
     from fkp.cli import main
 

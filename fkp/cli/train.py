@@ -98,12 +98,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from fkp.data import DataNotFoundError
     from fkp.evaluate import evaluate
-    from fkp.predict import WeightsError, load_model
+    from fkp.predict import WeightsError, default_weights_path, load_model
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    inputs = [args.model] if args.model else []
-    check_output(args.json_path, inputs, what="--json")  # before the evaluation, not after it
+    check_output(args.json_path, [args.model or default_weights_path()], what="--json")  # before the evaluation, not after it
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
@@ -127,9 +126,9 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from fkp.export import export_onnx
-    from fkp.predict import WeightsError, load_model
+    from fkp.predict import WeightsError, default_weights_path, load_model
 
-    check_output(args.onnx, [args.model] if args.model else [], what="--onnx")
+    check_output(args.onnx, [args.model or default_weights_path()], what="--onnx")
     try:
         model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:
