@@ -146,7 +146,7 @@ def annotate_video(
     if max_frames is not None:
         total = min(total, max_frames) if total > 0 else max_frames
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    partial = output.with_name(f".{output.stem[:200]}.partial{output.suffix}")  # within NAME_MAX
     writer: cv2.VideoWriter | None = None
     frames = faces_found = 0
     bar = None
