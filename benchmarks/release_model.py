@@ -2,8 +2,10 @@
 
     python benchmarks/release_model.py runs/default
 
-Copies ``RUN/best.safetensors`` to ``fkp/weights/default.safetensors`` and records its
-provenance in the file's metadata: the training command, the run's wall time, the machine, the
+Copies ``RUN/best.safetensors`` to ``fkp/weights/default.safetensors``, writes
+``fkp/weights/default.onnx`` beside it (:meth:`fkp.predict.KeypointModel.save`: the network read
+back from the new file, exported, with that file's sha256 in its metadata), and records its
+provenance in the weights' metadata: the training command, the run's wall time, the machine, the
 library versions and the data set's CSV checksums. ``benchmarks/compare_dlib.py --card`` then
 measures the model and writes the model card from these facts and its own figures.
 """

@@ -294,7 +294,7 @@ def _lens_outline(centre: tuple[float, float], half_width: float, half_height: f
 BLACK = (18.0, 18.0, 22.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sunglasses_art() -> OverlayArt:
     """Dark wayfarer-style sunglasses, 440 x 170 pixels.
 
@@ -333,7 +333,7 @@ def sunglasses_art() -> OverlayArt:
     return OverlayArt(rgba, np.array(anchors), eye_targets, name="sunglasses")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def moustache_art() -> OverlayArt:
     """A curled handlebar moustache, 300 x 110 pixels.
 
@@ -362,7 +362,7 @@ def moustache_art() -> OverlayArt:
     return OverlayArt(canvas.to_rgba(), anchors, MOUSTACHE_POINTS, name="moustache")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def top_hat_art() -> OverlayArt:
     """A black top hat with a red band, 360 x 320 pixels.
 
@@ -385,7 +385,7 @@ def top_hat_art() -> OverlayArt:
     return OverlayArt(canvas.to_rgba(), anchors, forehead_targets(lift=0.75, half_width=1.35), name="hat")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crown_art() -> OverlayArt:
     """A golden crown with jewels, 320 x 220 pixels.
 
@@ -408,7 +408,7 @@ def crown_art() -> OverlayArt:
     canvas.paint(canvas.polyline(outline, 3, closed=True), (140, 92, 12))
     band = np.array([[left, band_top], [right, band_top], [right, band_bottom], [left, band_bottom]])
     canvas.paint(canvas.polyline(band, 3, closed=True), (140, 92, 12))
-    for i, (x, y) in enumerate(p for p in top[1:-1] if p[1] < 100):
+    for x, y in (p for p in top[1:-1] if p[1] < 100):
         canvas.paint(canvas.ellipse((x, y - 4), (11, 11)), (255, 236, 150))
         canvas.paint(canvas.polyline(ellipse_points((x, y - 4), (11, 11)), 2, closed=True), (150, 100, 20))
     jewels = [((90, 175), (200, 20, 40)), ((160, 175), (30, 70, 200)), ((230, 175), (200, 20, 40))]

@@ -236,7 +236,7 @@ class HaarFaceDetector:
         self.min_size = min_size
         self.max_side = max_side
         self.merge_overlap = merge_overlap
-        path = os.path.join(cv2.data.haarcascades, HAAR_CASCADE_FILE)
+        path = os.path.join(cv2.data.haarcascades, HAAR_CASCADE_FILE)  # type: ignore[attr-defined]  # no stub for cv2.data
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise RuntimeError(f"cannot load the Haar cascade {path} (OpenCV 4.x ships it; OpenCV 5 does not)")

@@ -3,7 +3,10 @@
 :func:`download` fetches the upstream archive (falling back to the GitHub copy), extracts the data
 folder into a temporary folder next to the destination, verifies it there and only then renames it
 into place, so an interrupted or failed run leaves neither half a data set nor temporary files.
-:func:`verify` checks a copy: the CSV checksums and that every labelled image is present and decodes.
+:func:`verify` checks a copy: the CSV checksums, that every labelled image is present and decodes,
+and that its decoded pixels are upstream's (:data:`PIXEL_CHECKSUMS_FILE`, shipped with the package),
+so any changed pixel is named. Extraction stops at :data:`MAX_EXTRACTED_BYTES`; the data folder
+gets the usual mode (umask), and a failed download removes the folders it made.
 
 Layout produced (as upstream)::
 
@@ -11,16 +14,19 @@ Layout produced (as upstream)::
     DEST/test_frames_keypoints.csv       DEST/test/*.jpg       (770 labelled, 1538 unlabelled)
 
 Images are decoded by content: upstream's are RGBA PNGs named ``*.jpg``; other copies may hold WebP.
+Pixel checksums are of the decoded RGB pixels, so any lossless copy matches; they were computed with
+``python -c "from fkp.download import write_pixel_checksums as w; w('PATH/TO/DATA')"``.
 Only urllib is used for the network; every failure is raised as a :class:`DataError` subclass.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import http.client
+import json
 import os
-import shutil
 import sys
 import tempfile
 import urllib.error
@@ -31,12 +37,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
-import numpy as np
 from tqdm.auto import tqdm
 
+from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import GET_DATA_HINT, resolve_data_dir, staged_folder
+from fkp.utils import GET_DATA_HINT, atomic_write_bytes, resolve_data_dir, staged_folder
 
 PRIMARY_URL = (
     "https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/"
@@ -58,6 +63,11 @@ CSV_SHA256 = {
     "test_frames_keypoints.csv": "348e5e1a5906001f64d3da627e4f61dc3de90771d6d92f5d93628029b3c85e65",
 }
 """CSV file name -> sha256 of the upstream file (which fixes the labelled image counts 3462 and 770)."""
+PIXEL_CHECKSUMS_FILE = Path(__file__).with_name("udacity_pixels.json.gz")
+"""Shipped ``{"split/name": digest}`` for every labelled image, digest as :func:`pixel_digest` gives it."""
+MAX_EXTRACTED_BYTES = 600 * 2**20
+"""Most bytes extracted from an archive: the data folder is about 340 MB (its PNG images do not
+compress, so it is the size of the 339 MB archive); anything much larger is not the data set."""
 _FIELDS = 1 + 2 * NUM_KEYPOINTS  # file name, then x0, y0, ..., x67, y67
 _CHUNK = 1 << 20
 
@@ -99,7 +109,7 @@ class BadCSVError(DataVerificationError):
 
 
 class ImageError(DataVerificationError):
-    """An image listed in a CSV file is missing or cannot be decoded."""
+    """An image listed in a CSV file is missing, cannot be decoded, or has other pixels than upstream's."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,8 @@ class VerifyReport:
     Attributes:
         root: the data folder.
         counts: split -> number of labelled images (CSV rows), every one present and decodable.
-        unlabelled: split -> number of other files in the split folder (upstream test/ has 1538).
+        unlabelled: split -> number of other image files in the split folder (upstream test/ has
+            1538); files that are not images (by their name) are not counted.
         source: the URL the data set was just downloaded from; ``None`` when it was only verified.
     """
 
@@ -177,10 +188,45 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def pixel_digest(path: str | os.PathLike[str]) -> str:
+    """A checksum of an image's decoded pixels, whatever its file format: the first 32 hex digits
+    (128 bits) of the sha256 of ``b"HxW:"`` followed by its (H, W, 3) uint8 RGB bytes (C order).
+
+    Raises:
+        ImageReadError: the file cannot be decoded.
+    """
+    rgb = load_image(path)
+    digest = hashlib.sha256(f"{rgb.shape[0]}x{rgb.shape[1]}:".encode())
+    digest.update(rgb.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def shipped_pixel_checksums() -> dict[str, str]:
+    """``{"split/name": pixel digest}`` of upstream's labelled images (shipped with the package)."""
+    with gzip.open(PIXEL_CHECKSUMS_FILE, "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_pixel_checksums(root: str | os.PathLike[str], path: str | os.PathLike[str] = PIXEL_CHECKSUMS_FILE) -> int:
+    """Compute the pixel digest of every labelled image of a verified copy and write them, gzip'd
+    JSON sorted by name, to ``path``; returns how many were written."""
+    root = Path(root)
+    verify(root, progress=False, pixel_checksums={})
+    table = {
+        f"{split}/{name}": pixel_digest(root / split / name)
+        for split, csv_name in CSV_NAMES.items()
+        for name in _read_names(root / csv_name, csv_name)
+    }
+    payload = json.dumps(dict(sorted(table.items())), separators=(",", ":")).encode()
+    atomic_write_bytes(path, gzip.compress(payload, mtime=0))
+    return len(table)
+
+
 def verify(
     root: str | os.PathLike[str] | None = None,
     checksums: Mapping[str, str] | None = None,
     progress: bool = True,
+    pixel_checksums: Mapping[str, str] | None = None,
 ) -> VerifyReport:
     """Check a copy of the data set: both CSV files, their checksums, and every labelled image.
 
@@ -189,6 +235,9 @@ def verify(
         checksums: CSV file name -> expected sha256; ``None`` for upstream's (:data:`CSV_SHA256`),
             ``{}`` to skip the check.
         progress: show a progress bar (on stderr) while decoding the images.
+        pixel_checksums: ``"split/name"`` -> expected :func:`pixel_digest`; ``None`` for the
+            shipped ones (:func:`shipped_pixel_checksums`), ``{}`` to check only that images decode.
+            Images with no entry are only decoded.
 
     Returns:
         The counts of labelled (and unlabelled) images per split.
@@ -198,10 +247,14 @@ def verify(
             checksum mismatch, malformed row, missing or undecodable image).
     """
     root = resolve_data_dir(root)
-    return _verify(root, CSV_SHA256 if checksums is None else checksums, progress, label=str(root))
+    pixels = shipped_pixel_checksums() if pixel_checksums is None else pixel_checksums
+    return _verify(root, CSV_SHA256 if checksums is None else checksums, progress, label=str(root), pixels=pixels)
 
 
-def _verify(root: Path, checksums: Mapping[str, str], progress: bool, label: str) -> VerifyReport:
+def _verify(
+    root: Path, checksums: Mapping[str, str], progress: bool, label: str, pixels: Mapping[str, str] | None = None
+) -> VerifyReport:
+    pixels = shipped_pixel_checksums() if pixels is None else pixels
     if not root.is_dir():
         raise MissingDataError(f"{label} does not exist: {GET_DATA_HINT}")
     names: dict[str, list[str]] = {}
@@ -222,12 +275,9 @@ def _verify(root: Path, checksums: Mapping[str, str], progress: bool, label: str
     with tqdm(total=sum(map(len, names.values())), unit="img", desc="verifying", disable=not progress) as bar:
         for split, split_names in names.items():
             for name in split_names:
-                _check_image(root / split / name, f"{label}: {split}/{name}")
+                _check_image(root / split / name, f"{label}: {split}/{name}", pixels.get(f"{split}/{name}"))
                 bar.update()
-    unlabelled = {
-        split: sum(1 for entry in os.scandir(root / split) if entry.is_file()) - len(set(split_names))
-        for split, split_names in names.items()
-    }
+    unlabelled = {split: _count_other_images(root / split, set(split_names)) for split, split_names in names.items()}
     return VerifyReport(root, {split: len(split_names) for split, split_names in names.items()}, unlabelled)
 
 
@@ -248,17 +298,29 @@ def _read_names(table: Path, label: str) -> list[str]:
     return [row[0] for row in rows[1:]]
 
 
-def _check_image(path: Path, label: str) -> None:
-    """Decode an image by its content (whatever its extension); raise :class:`ImageError` if it fails."""
+def _count_other_images(folder: Path, labelled: set[str]) -> int:
+    """Image files (by name) in ``folder`` that no CSV row names; hidden and other files are not counted."""
+    return sum(
+        1
+        for entry in os.scandir(folder)
+        if entry.is_file()
+        and entry.name not in labelled
+        and not entry.name.startswith(".")
+        and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def _check_image(path: Path, label: str, expected: str | None = None) -> None:
+    """Decode an image by its content (whatever its extension) and compare its pixel digest with
+    ``expected`` (if given); raise :class:`ImageError` if it is missing, undecodable or changed."""
     if not path.is_file():
         raise ImageError(f"{label} is missing")
-    buffer = np.fromfile(path, dtype=np.uint8)
     try:
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
-    except cv2.error:
-        image = None
-    if image is None or image.size == 0:
-        raise ImageError(f"{label} cannot be decoded as an image")
+        digest = pixel_digest(path)
+    except ImageReadError:
+        raise ImageError(f"{label} cannot be decoded as an image") from None
+    if expected is not None and digest != expected:
+        raise ImageError(f"{label} has other pixels than upstream's (damaged or edited)")
 
 
 def download(
@@ -308,6 +370,22 @@ def download(
     candidates = [Source(s) if isinstance(s, str) else s for s in sources]
     if not candidates:
         raise ValueError("no source to download the data set from")
+    parent = dest.parent
+    made = [folder for folder in (parent, *parent.parents) if not folder.exists()]  # deepest first
+    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download_first(candidates, dest, checksums, progress)
+    except BaseException:
+        for folder in made:  # the folders this call made, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _download_first(candidates: Sequence[Source], dest: Path, checksums: Mapping[str, str], progress: bool) -> VerifyReport:
+    """Try each source in turn; place the first verified copy at ``dest``."""
     failures: list[DataError] = []
     for index, source in enumerate(candidates):
         try:
@@ -372,6 +450,7 @@ def _extract(archive: Path, target: Path, url: str, progress: bool) -> None:
         with zipfile.ZipFile(archive) as zipped:
             members = [info for info in zipped.infolist() if not info.is_dir()]
             prefix = _data_prefix([info.filename for info in members], url)
+            budget = MAX_EXTRACTED_BYTES
             for info in tqdm(members, unit="file", desc="extracting", disable=not progress):
                 parts = _data_member(info.filename, prefix)
                 if parts is None:
@@ -379,7 +458,14 @@ def _extract(archive: Path, target: Path, url: str, progress: bool) -> None:
                 path = target.joinpath(*parts)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with zipped.open(info) as source, open(path, "wb") as out:
-                    shutil.copyfileobj(source, out, _CHUNK)
+                    while chunk := source.read(min(_CHUNK, budget + 1)):  # sizes in the zip may lie
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise BadArchiveError(
+                                f"the archive from {url} unpacks to more than {MAX_EXTRACTED_BYTES // 2**20} MB: "
+                                "not the data set"
+                            )
+                        out.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise BadArchiveError(f"the archive from {url} is damaged or not a zip file ({error})") from None
 

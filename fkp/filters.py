@@ -103,7 +103,7 @@ def blend_rgba(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, opacity:
     opacity = float(np.clip(opacity, 0.0, 1.0))
     if opacity == 0.0:
         return result
-    premultiplied = rgba.astype(np.float32)
+    premultiplied: np.ndarray = rgba.astype(np.float32)
     premultiplied[..., :3] *= premultiplied[..., 3:] / 255
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.5:  # shrink with an area filter first: warpAffine's bilinear sampling would alias
@@ -116,7 +116,7 @@ def blend_rgba(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, opacity:
         matrix = matrix @ to_picture
     height, width = premultiplied.shape[:2]
     right, bottom = width - 0.5, height - 0.5  # outer edges of the picture's corner pixels
-    corners = transform_points(matrix, [[-0.5, -0.5], [right, -0.5], [-0.5, bottom], [right, bottom]])
+    corners = transform_points(matrix, np.array([[-0.5, -0.5], [right, -0.5], [-0.5, bottom], [right, bottom]]))
     x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
     x1 = min(int(np.ceil(corners[:, 0].max())) + 2, image.shape[1])
     y1 = min(int(np.ceil(corners[:, 1].max())) + 2, image.shape[0])

@@ -5,6 +5,9 @@ content rather than by extension; it turns the EXIF orientation into real pixels
 photo taken upright comes out upright. :func:`to_rgb8` does the same conversion for arrays already in
 memory (grayscale, RGBA, 16-bit, float). A file that cannot be decoded raises :class:`ImageReadError`,
 whose message names the file; the command line prints it as one line.
+
+Memory is bounded: the width and height are read from the file's header and an image of more than
+:data:`MAX_IMAGE_PIXELS` pixels is refused *before* it is decoded, whatever the decoder.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 )
 """File name endings that folder inputs (``fkp detect FOLDER``) treat as images; a single file is read
 whatever its name."""
+
+
+MAX_IMAGE_PIXELS = 100_000_000
+"""The largest image fkp decodes: 100 megapixels (e.g. 12000 x 8000; a 108-megapixel phone photo is
+refused). Decoding one takes about 0.3 GB as RGB, a few times that while it is processed."""
 
 
 class ImageReadError(ValueError):
@@ -95,11 +103,42 @@ def _pil_to_rgb8(image: Image.Image) -> np.ndarray:
     return to_rgb8(np.asarray(image.convert("RGB")))  # P, CMYK, YCbCr, LAB, HSV, ...
 
 
-def _read_with_opencv(path: Path) -> np.ndarray | None:
-    """Decode with OpenCV (formats Pillow does not know); None if OpenCV cannot either."""
-    data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: works with any file name encoding
-    if data.size == 0:
+def check_image_size(path: str | os.PathLike[str], width: int, height: int) -> None:
+    """Refuse an image larger than :data:`MAX_IMAGE_PIXELS` (or with no pixels) before decoding it.
+
+    Raises:
+        ImageReadError: naming the size and the limit.
+    """
+    if width < 1 or height < 1:
+        raise ImageReadError(path, f"no pixels ({width} x {height})")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageReadError(
+            path, f"{width} x {height} pixels is more than fkp reads ({MAX_IMAGE_PIXELS // 1_000_000} megapixels)"
+        )
+
+
+def radiance_size(header: bytes) -> tuple[int, int] | None:
+    """Width and height from the header of a Radiance HDR file (``#?RADIANCE`` or ``#?RGBE``), read
+    without decoding it; None if ``header`` is not one (or its resolution line is not in it)."""
+    if not header.startswith((b"#?RADIANCE", b"#?RGBE")):
         return None
+    _, blank, rest = header.partition(b"\n\n")  # the header ends with an empty line
+    fields = rest.split(b"\n", 1)[0].split() if blank else []
+    if len(fields) != 4 or fields[0] not in (b"-Y", b"+Y") or fields[2] not in (b"+X", b"-X"):
+        return None  # (rotated layouts "X then Y" are legal but rare: refused)
+    if not (fields[1].isdigit() and fields[3].isdigit()):
+        return None
+    return int(fields[3]), int(fields[1])
+
+
+def _read_with_opencv(path: Path) -> np.ndarray | None:
+    """Decode with OpenCV the one format Pillow does not know and whose header gives its size
+    (Radiance HDR); None for any other content."""
+    data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: works with any file name encoding
+    size = radiance_size(data[:65536].tobytes())
+    if size is None:
+        return None
+    check_image_size(path, *size)
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if decoded is None:
         return None
@@ -114,7 +153,8 @@ def load_image(path: str | os.PathLike[str], exif_transpose: bool = True) -> np.
     """Read an image file into (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
 
     The file is recognised by its content, not its name. Pillow decodes it first (it applies the
-    EXIF orientation and reports truncated files); files Pillow does not recognise go to OpenCV.
+    EXIF orientation and reports truncated files); Radiance HDR files, which Pillow does not know,
+    go to OpenCV. Images over :data:`MAX_IMAGE_PIXELS` are refused from their header, undecoded.
 
     Args:
         path: the image file.
@@ -126,25 +166,33 @@ def load_image(path: str | os.PathLike[str], exif_transpose: bool = True) -> np.
         unless ``exif_transpose`` is ``False``.
 
     Raises:
-        ImageReadError: the file is missing, a folder, empty, truncated or not an image.
+        ImageReadError: the file is missing, a folder, empty, truncated, too large or not an image,
+            or its name cannot be opened (too long, ...).
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageReadError(path, "no such file")
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(path, "empty file")
+    try:
+        if not path.exists():
+            raise ImageReadError(path, "no such file")
+        if path.is_dir():
+            raise ImageReadError(path, "is a folder, not an image file")
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file")
+    except OSError as error:  # a name or path too long, a folder that cannot be entered
+        raise ImageReadError(path, error.strerror or str(error)) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # big photos are welcome
             with Image.open(path) as image:
+                check_image_size(path, *image.size)  # from the header; nothing decoded yet
                 image.load()
                 return _pil_to_rgb8(ImageOps.exif_transpose(image) if exif_transpose else image)
     except UnidentifiedImageError:
         pass  # not a format Pillow knows: let OpenCV try
-    except Image.DecompressionBombError as error:
-        raise ImageReadError(path, f"too large to decode safely ({error})") from None
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError:
+        limit = MAX_IMAGE_PIXELS // 1_000_000  # Pillow's own bomb check fires first beyond twice its limit
+        raise ImageReadError(path, f"too many pixels: more than fkp reads ({limit} megapixels)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt data
         reason = str(error).split("\n")[0] or type(error).__name__
         raise ImageReadError(path, f"corrupt or truncated image ({reason})") from None
@@ -153,5 +201,5 @@ def load_image(path: str | os.PathLike[str], exif_transpose: bool = True) -> np.
     except (OSError, cv2.error, ValueError) as error:
         raise ImageReadError(path, f"not a readable image ({error})") from None
     if rgb is None:
-        raise ImageReadError(path, "not an image file that Pillow or OpenCV can read")
+        raise ImageReadError(path, "not an image file that fkp can read")
     return rgb

@@ -3,66 +3,37 @@
 Both take a batch of grayscale face crops, (N, 1, S, S) float32 standardised per crop (see
 :func:`fkp.geometry.standardize`), and return keypoints in *normalised crop coordinates*,
 (N, 68, 2) x then y in [-1, 1]: -1 is the left (top) edge of the crop, +1 the right (bottom) edge.
+Their configs live in :mod:`fkp.model_config` (no torch), re-exported here.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.model_config import (
+    Architecture,
+    KeypointNetConfig,
+    ModelConfig,
+    NaimishNetConfig,
+    config_from_dict,
+    config_to_dict,
+)
 
-Architecture = Literal["naimishnet", "keypointnet"]
-
-
-@dataclass(frozen=True)
-class NaimishNetConfig:
-    """The course baseline: convolution, pooling and dropout stages, then dense layers."""
-
-    input_size: int = 64  # side S of the square grayscale input crop, in pixels
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # one conv + pool + dropout stage each
-    kernel_sizes: tuple[int, ...] = (5, 3, 3, 3)
-    dropouts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)  # rising with depth, as in NaimishNet
-    dense: int = 256  # width of the two hidden dense layers
-    dense_dropout: float = 0.5
-    architecture: Architecture = field(default="naimishnet", init=False)
-
-
-@dataclass(frozen=True)
-class KeypointNetConfig:
-    """The default model: a small residual encoder, a feature pyramid decoder and soft-argmax heatmaps."""
-
-    input_size: int = 72  # side S of the square grayscale input crop, in pixels
-    channels: tuple[int, int, int, int, int] = (16, 32, 64, 128, 256)  # stride 2, 2, 4, 8, 16
-    blocks: tuple[int, int, int] = (1, 1, 1)  # residual blocks at strides 4, 8, 16
-    decoder_channels: int = 48  # width of the pyramid decoder (stride 16 -> 8 -> 4)
-    architecture: Architecture = field(default="keypointnet", init=False)
-
-
-ModelConfig = NaimishNetConfig | KeypointNetConfig
-
-
-def config_to_dict(config: ModelConfig) -> dict[str, Any]:
-    """A JSON-friendly dict of a model config (tuples become lists)."""
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
-
-
-def config_from_dict(values: dict[str, Any]) -> ModelConfig:
-    """Rebuild a model config from :func:`config_to_dict`'s output."""
-    values = dict(values)
-    architecture = values.pop("architecture")
-    kinds: dict[str, type[NaimishNetConfig] | type[KeypointNetConfig]] = {
-        "naimishnet": NaimishNetConfig,
-        "keypointnet": KeypointNetConfig,
-    }
-    if architecture not in kinds:
-        raise ValueError(f"unknown architecture {architecture!r}; expected one of {sorted(kinds)}")
-    kind = kinds[architecture]
-    return kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+__all__ = [
+    "Architecture",
+    "KeypointNet",
+    "KeypointNetConfig",
+    "ModelConfig",
+    "NaimishNet",
+    "NaimishNetConfig",
+    "build_model",
+    "config_from_dict",
+    "config_to_dict",
+    "soft_argmax",
+]
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -17,30 +17,41 @@ each face's roll (YuNet's eye points) can pass it as ``angles``, so the first pa
 upright.
 
 Weights are stored as safetensors, with the model config and preprocessing in its metadata: no
-pickled code is ever loaded.
+pickled code is ever loaded. Beside each ``NAME.safetensors`` lies ``NAME.onnx``, the same network
+exported for onnxruntime, whose metadata records the sha256 of the safetensors file it was made
+from. Inference runs that ONNX file and imports no PyTorch: this module needs only NumPy, OpenCV
+and onnxruntime. The PyTorch side (building the network, saving, checkpoints) is
+:mod:`fkp.weights_io`, imported only when a model needs it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from fkp import geometry
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.models import ModelConfig, build_model, config_from_dict, config_to_dict
+from fkp.model_config import ModelConfig, config_from_dict
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DEFAULT_BOX_SCALE = 1.35
 """Crop side = the box's longer side x this: room for the whole face around a tight box."""
 DEFAULT_WEIGHTS = "default.safetensors"
 FORMAT_VERSION = "1"
+WEIGHTS_SHA256_KEY = "fkp_weights_sha256"
+"""ONNX metadata key: sha256 of the safetensors file the ONNX graph was exported from."""
+BOX_SCALE_RANGE = (1.0, 4.0)
+"""Crop side / box side that a stored model may ask for."""
 DEFAULT_REFINE = 0
 """Extra passes for every face: each crops again, upright, around the points found by the pass
 before (:func:`fkp.geometry.upright_affine`), whatever the roll. Off by default: faces whose
@@ -57,27 +68,49 @@ class WeightsError(ValueError):
 class KeypointModel:
     """A keypoint network with its preprocessing: the object :func:`load_model` returns.
 
+    It runs the network with onnxruntime (:meth:`use_onnx`, what :func:`load_model` picks) or
+    with PyTorch (:meth:`use_torch`); only the PyTorch backend, :attr:`net` and :meth:`save`
+    import torch.
+
     Args:
-        net: the network (see :mod:`fkp.models`); put in eval mode here.
+        net: the PyTorch network (see :mod:`fkp.models`), put in eval mode here; ``None`` when
+            the model runs from an ONNX file (:func:`load_model` builds it on first use of
+            :attr:`net`, from :attr:`weights_path`).
         config: its model config.
         box_scale: crop side as a multiple of the face box's longer side.
         metadata: free-form facts stored with the weights (training figures, provenance).
+        refine: extra passes, see :data:`DEFAULT_REFINE`.
     """
 
     def __init__(
         self,
-        net: nn.Module,
+        net: nn.Module | None,
         config: ModelConfig,
         box_scale: float = DEFAULT_BOX_SCALE,
         metadata: dict | None = None,
         refine: int = DEFAULT_REFINE,
     ) -> None:
-        self.net = net.eval()
+        self._net = None if net is None else net.eval()
         self.config = config
         self.box_scale = box_scale
         self.refine = refine
         self.metadata = dict(metadata or {})
+        self.weights_path: Path | None = None
+        """The safetensors file the model was loaded from (None for an in-memory network)."""
+        self.onnx_path: Path | None = None
+        """The ONNX file that :meth:`use_onnx` runs (None: exported from :attr:`net` instead)."""
         self._onnx_session: Any = None
+
+    @property
+    def net(self) -> nn.Module:
+        """The PyTorch network; imports torch, and reads :attr:`weights_path` on first use."""
+        if self._net is None:
+            if self.weights_path is None:
+                raise WeightsError(f"{self.onnx_path}: an ONNX model alone has no PyTorch network")
+            from fkp.weights_io import read_network
+
+            self._net = read_network(self.weights_path, self.config)
+        return self._net
 
     @property
     def input_size(self) -> int:
@@ -114,6 +147,8 @@ class KeypointModel:
         batch = geometry.standardize(crops)[:, None]  # (N, S, S) -> (N, 1, S, S)
         if self._onnx_session is not None:
             return self._onnx_session.run(None, {"crops": batch})[0]
+        import torch
+
         with torch.inference_mode():
             return self.net(torch.from_numpy(batch)).numpy()
 
@@ -154,121 +189,176 @@ class KeypointModel:
         crops = np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines])
         return geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
 
-    def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False) -> None:
-        """Write the weights and config as safetensors (atomically).
+    def save(
+        self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False, onnx: bool = True
+    ) -> None:
+        """Write the weights and config as safetensors, and the ONNX file beside them (atomically).
+
+        Needs PyTorch, safetensors and onnx (``pip install "fkp[train]"``).
 
         Args:
             path: the ``.safetensors`` file to write.
             extra: facts to add to the stored metadata (see :attr:`metadata`).
             half: store floating-point tensors as float16 (half the size; loading casts them
                 back to float32, which changes predictions by far less than a pixel).
+            onnx: also write ``path`` with the suffix ``.onnx``: the network read back from
+                ``path``, exported, with the sha256 of ``path`` in its metadata.
         """
-        from safetensors.torch import save_file
+        from fkp.weights_io import save_model
 
-        metadata = {
-            "format": "fkp",
-            "format_version": FORMAT_VERSION,
-            "model_config": json.dumps(config_to_dict(self.config)),
-            "box_scale": repr(self.box_scale),
-            "info": json.dumps({**self.metadata, **(extra or {})}),
-        }
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        state = {key: value.detach().cpu().contiguous() for key, value in self.net.state_dict().items()}
-        if half:
-            state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
-        save_file(state, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
+        save_model(self, path, extra=extra, half=half, onnx=onnx)
 
     def use_onnx(self, threads: int = 1) -> KeypointModel:
         """Run the network with onnxruntime from now on (faster on CPU); returns ``self``.
 
-        Needs onnxruntime (a dependency of fkp; optional when fkp is installed without it).
+        Runs :attr:`onnx_path` when the model has one; otherwise exports :attr:`net` (needs torch).
         """
         import onnxruntime
 
-        from fkp.export import onnx_bytes
+        source: str | bytes
+        if self.onnx_path is not None:
+            source = str(self.onnx_path)
+        else:
+            from fkp.export import onnx_bytes
 
+            source = onnx_bytes(self)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._onnx_session = onnxruntime.InferenceSession(
-            onnx_bytes(self), options, providers=["CPUExecutionProvider"]
-        )
+        self._onnx_session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         return self
 
     def use_torch(self) -> KeypointModel:
-        """Run the network with PyTorch (the default); returns ``self``."""
+        """Run the network with PyTorch (imports torch); returns ``self``."""
+        self.net.eval()
         self._onnx_session = None
         return self
 
 
 def default_weights_path() -> Path:
-    """Where the shipped default model lies inside the installed package."""
+    """Where the shipped default model lies inside the installed package (its ONNX file is beside it)."""
     return Path(str(resources.files("fkp") / "weights" / DEFAULT_WEIGHTS))
 
 
 def load_model(
     path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "auto", threads: int = 1
 ) -> KeypointModel:
-    """Load the shipped default model, or a model file written by ``fkp train``.
+    """Load the shipped default model, or a model file written by ``fkp train`` or ``fkp export``.
+
+    With the ``"onnx"`` or ``"auto"`` backend, a ``NAME.safetensors`` runs from ``NAME.onnx``
+    beside it (checked to be made from it) and PyTorch is never imported. Where there is no such
+    ONNX file (a ``best.safetensors`` from an older ``fkp train``), the network is built with
+    PyTorch and exported in memory: that needs ``fkp[train]``.
 
     Args:
         path: ``None`` for the default model; a ``.safetensors`` file (``best.safetensors`` of
-            a run) or a training checkpoint ``last.pt`` (loaded with ``weights_only=True``).
-        backend: ``"torch"``, ``"onnx"`` (needs onnxruntime), or ``"auto"``: onnx when it is
+            a run), an ``.onnx`` file written by ``fkp export``, or a training checkpoint
+            ``last.pt`` (loaded with ``weights_only=True``; needs torch).
+        backend: ``"torch"`` (needs torch), ``"onnx"``, or ``"auto"``: onnx when onnxruntime is
             installed, else torch.
         threads: onnxruntime's CPU threads (PyTorch follows ``torch.set_num_threads``).
 
     Raises:
-        WeightsError: the file is missing or is not an fkp model.
+        WeightsError: (one line) the file is missing, is not an fkp model, or its ONNX file was
+            made from other weights.
     """
     path = Path(path) if path is not None else default_weights_path()
     if not path.is_file():
         raise WeightsError(f"{path}: no such model file")
+    use_onnx = backend == "onnx" or (backend == "auto" and _has_onnxruntime())
+    if (path.suffix == ".pt" or not use_onnx) and not _has_torch():
+        raise WeightsError(f"{path}: a checkpoint or the torch backend needs PyTorch: pip install 'fkp[train]'")
+    if path.suffix == ".onnx":
+        if not use_onnx:
+            raise WeightsError(f"{path}: an ONNX model runs with onnxruntime only, not backend={backend!r}")
+        return _load_onnx(path, threads)
     if path.suffix == ".pt":
-        model = _load_checkpoint(path)
+        from fkp.weights_io import load_checkpoint
+
+        model = load_checkpoint(path)
     else:
-        model = _load_safetensors(path)
-    if backend == "onnx" or (backend == "auto" and _has_onnxruntime()):
-        model.use_onnx(threads=threads)
+        model = _from_metadata(path, read_safetensors_metadata(path))
+        model.weights_path = path
+        onnx_path = path.with_suffix(".onnx")
+        if use_onnx and onnx_path.is_file():
+            model.onnx_path = onnx_path
+    if not use_onnx:
+        return model.use_torch()
+    if model.onnx_path is None and not _has_torch():
+        raise WeightsError(f"{path}: no {path.stem}.onnx beside it, and exporting one needs PyTorch: pip install 'fkp[train]'")
+    model.use_onnx(threads=threads)
+    if model.onnx_path is not None:
+        _check_pair(model, path)
     return model
 
 
-def _load_safetensors(path: Path) -> KeypointModel:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def read_safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header without torch.
 
+    Raises:
+        WeightsError: the file is not a safetensors file.
+    """
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= min(path.stat().st_size - 8, 100_000_000):
+                raise ValueError(f"header length {size} does not fit the file")
+            header = json.loads(handle.read(size))
+        metadata = header.get("__metadata__") or {} if isinstance(header, dict) else None
+        if not isinstance(metadata, dict):
+            raise ValueError("no JSON object header")
+    except (OSError, ValueError) as error:
         raise WeightsError(f"{path}: not a safetensors weights file ({error})") from error
+    return metadata
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _from_metadata(path: Path, metadata: dict[str, str]) -> KeypointModel:
+    """A model without a network yet, from fkp metadata (config, box_scale, info); one-line errors."""
     if metadata.get("format") != "fkp":
-        raise WeightsError(f"{path}: a safetensors file, but not an fkp model (no fkp metadata)")
-    config = config_from_dict(json.loads(metadata["model_config"]))
-    return _build(path, config, state, float(metadata.get("box_scale", DEFAULT_BOX_SCALE)), json.loads(metadata.get("info", "{}")))
-
-
-def _load_checkpoint(path: Path) -> KeypointModel:
+        raise WeightsError(f"{path}: a {path.suffix[1:]} file, but not an fkp model (no fkp metadata)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        config = config_from_dict(checkpoint["model_config"])
-        box_scale = float(checkpoint["train_config"]["box_scale"])
-        state = checkpoint["model"]
-    except Exception as error:  # torch raises many kinds for a bad file
-        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from error
-    return _build(path, config, state, box_scale, {"epoch": checkpoint.get("epoch")})
+        config = config_from_dict(json.loads(metadata.get("model_config", "")))
+        box_scale = float(metadata.get("box_scale", DEFAULT_BOX_SCALE))
+        info = json.loads(metadata.get("info", "{}"))
+    except ValueError as error:  # JSONDecodeError is a ValueError
+        raise WeightsError(f"{path}: bad fkp metadata: {str(error).splitlines()[0]}") from error
+    low, high = BOX_SCALE_RANGE
+    if not (math.isfinite(box_scale) and low <= box_scale <= high):
+        raise WeightsError(f"{path}: bad fkp metadata: box_scale {box_scale} is outside [{low}, {high}]")
+    if not isinstance(info, dict):
+        raise WeightsError(f"{path}: bad fkp metadata: info is not a JSON object")
+    return KeypointModel(None, config, box_scale, info)
 
 
-def _build(path: Path, config: ModelConfig, state: dict[str, torch.Tensor], box_scale: float, info: dict) -> KeypointModel:
-    net = build_model(config)
+def _load_onnx(path: Path, threads: int) -> KeypointModel:
+    """A model that runs an ONNX file written by ``fkp export`` (the config comes from its metadata)."""
+    import onnxruntime
+
     try:
-        net.load_state_dict(state)
-    except RuntimeError as error:
-        raise WeightsError(f"{path}: weights do not fit a {config.architecture} model: {str(error).splitlines()[0]}") from error
-    return KeypointModel(net, config, box_scale, info)
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for a bad file
+        raise WeightsError(f"{path}: not an ONNX model ({type(error).__name__})") from error
+    model = _from_metadata(path, dict(session.get_modelmeta().custom_metadata_map))
+    model.onnx_path = path
+    return model.use_onnx(threads=threads)
+
+
+def _check_pair(model: KeypointModel, weights: Path) -> None:
+    """Refuse an ONNX file that was exported from other weights than ``weights``."""
+    recorded = model._onnx_session.get_modelmeta().custom_metadata_map.get(WEIGHTS_SHA256_KEY)
+    if recorded != sha256_of(weights):
+        raise WeightsError(
+            f"{model.onnx_path}: not made from {weights.name} (sha256 differs); "
+            f"write it again with: fkp export --model {weights} --onnx {model.onnx_path}"
+        )
+    inputs = model._onnx_session.get_inputs()[0].shape  # ["batch", 1, S, S]
+    if list(inputs[1:]) != [1, model.input_size, model.input_size]:
+        raise WeightsError(f"{model.onnx_path}: input shape {inputs} does not fit a {model.input_size} px model")
 
 
 def _has_onnxruntime() -> bool:
@@ -277,3 +367,9 @@ def _has_onnxruntime() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None

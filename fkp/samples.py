@@ -1,8 +1,10 @@
-"""Sample photos that come with the installed dependencies, so that demos need no download.
+"""Sample photos, so that demos need no download.
 
-Nothing here is copied into this repository: :func:`astronaut` and :func:`coffee` come from
-scikit-image's bundled data (``skimage.data``), :func:`grace_hopper` from matplotlib's bundled sample
-data. :func:`group_photo` composes several faces from them into one picture, the same every time.
+:func:`astronaut` and :func:`coffee` come from scikit-image's bundled data and :func:`grace_hopper`
+from matplotlib's sample data (both in ``fkp[course]``); fkp ships no photo of its own. On a core
+install without them, asking for a sample raises :class:`SampleUnavailableError` with the one line
+that says what to install.
+:func:`group_photo` composes several faces from them into one picture, the same every time.
 """
 
 from __future__ import annotations
@@ -13,15 +15,30 @@ import numpy as np
 from fkp.images import load_image
 
 
+class SampleUnavailableError(ImportError):
+    """The package that carries a sample photo is not installed."""
+
+
+def _skimage_data():
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise SampleUnavailableError(
+            "the sample photos come with scikit-image: pip install scikit-image (or 'fkp[course]'), or give a photo"
+        ) from error
+    return data
+
+
 def astronaut() -> np.ndarray:
     """Eileen Collins, NASA portrait (public domain), from ``skimage.data``: one frontal face.
 
     Returns:
         (512, 512, 3) uint8 RGB.
-    """
-    from skimage import data
 
-    return np.ascontiguousarray(data.astronaut())
+    Raises:
+        SampleUnavailableError: scikit-image is not installed.
+    """
+    return np.ascontiguousarray(_skimage_data().astronaut())
 
 
 def grace_hopper() -> np.ndarray:
@@ -41,9 +58,7 @@ def coffee() -> np.ndarray:
     Returns:
         (400, 600, 3) uint8 RGB.
     """
-    from skimage import data
-
-    return np.ascontiguousarray(data.coffee())
+    return np.ascontiguousarray(_skimage_data().coffee())
 
 
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:

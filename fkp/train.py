@@ -4,8 +4,9 @@ The loop is seeded, picks its device (cuda, mps, cpu), shows tqdm progress, sele
 epoch on a validation split whose *people* do not appear in its training part (never on the
 test split), follows a warm-up + cosine learning-rate schedule, stops early when validation NME
 stops improving, and writes an atomic checkpoint (``last.pt``) every epoch with the config and
-metrics. Ctrl-C saves the checkpoint before it exits; ``resume=True`` continues from it. A CSV
-log holds the losses and validation NME per epoch, and ``best.safetensors`` the best weights.
+metrics. Ctrl-C stops between two steps and saves the checkpoint; ``resume=True`` continues from
+it exactly (same batches, random state and schedule as an uninterrupted run; see :mod:`fkp.resume`).
+A CSV log holds the losses and validation NME per epoch, and ``best.safetensors`` the best weights.
 
 Taught in ``2_Define_Train_Network.ipynb``.
 """
@@ -13,6 +14,7 @@ Taught in ``2_Define_Train_Network.ipynb``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -34,6 +36,17 @@ from fkp.data import FacialKeypointsDataset, mirror_asymmetry, person_disjoint_s
 from fkp.landmarks import MIRROR
 from fkp.models import KeypointNetConfig, ModelConfig, NaimishNetConfig, build_model, config_to_dict
 from fkp.predict import DEFAULT_BOX_SCALE, KeypointModel
+from fkp.resume import (
+    CheckpointError,
+    DeferredInterrupt,
+    check_batches,
+    load_checkpoint,
+    remove_stale_temporaries,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    validate_config,
+)
 from fkp.utils import atomic_write_bytes, set_seed
 
 LossName = Literal["wing", "smoothl1"]
@@ -52,7 +65,7 @@ class TrainConfig:
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 2)  # times each set's images appear per epoch, in `data` order (default 1)
-    labels: str = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
+    labels: Literal["300w", "udacity"] = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
     epochs: int = 80  # upper bound; early stopping may end sooner
     batch_size: int = 32
@@ -191,7 +204,7 @@ class FaceCrops(Dataset):
         config, points = self.config, self.keypoints[index]
         if not self.augment:
             return geometry.box_affine(self.boxes[index], config.input_size, config.box_scale), False
-        rng = np.random
+        rng: Any = np.random  # the global legacy RNG, seeded per worker
         draw = rng.random()
         if draw < config.upright:  # as the second pass sees it, up to its error in the roll
             angle = float(geometry.keypoints_roll(points)) + rng.normal(0.0, 3.0)
@@ -334,12 +347,6 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def _schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
     total = max(warmup + 1, config.epochs * steps_per_epoch)
@@ -365,6 +372,7 @@ def train(
     data_root: str | os.PathLike[str] | None = None,
     progress: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a model as ``config`` says; outputs go to ``config.out_dir``.
 
@@ -376,9 +384,16 @@ def train(
         data_root: a data folder (or several) to train on instead of ``config.data``.
         progress: show tqdm bars.
         on_epoch: called after each epoch with its record (e.g. to draw a live plot).
+        on_step: called after each optimiser step with the number of steps done in the run
+            (it may raise :class:`KeyboardInterrupt` to stop the run, as Ctrl-C does).
+
+    Raises:
+        fkp.resume.ConfigError: settings that cannot train (also a batch larger than the data).
+        fkp.resume.CheckpointError: ``resume`` with a checkpoint that cannot be resumed from.
     """
     from tqdm.auto import tqdm
 
+    validate_config(config)
     started = time.perf_counter()
     set_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -389,10 +404,11 @@ def train(
     train_set, val_set = training_sets(config, data_root, progress)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train_set, config.batch_size, shuffle=True, drop_last=True, generator=generator)
+    check_batches(len(train_loader), len(train_set), config.batch_size)
     val_loader = DataLoader(val_set, 128)
 
     model_config = config.model_config()
-    net = build_model(model_config).to(device, memory_format=torch.channels_last)
+    net = build_model(model_config).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
     bf16 = use_bf16(config.precision, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, len(train_loader)))
@@ -400,100 +416,129 @@ def train(
 
     result = TrainResult(out_dir=out_dir, best_epoch=-1, best_val_nme=math.inf)
     start_epoch, previous_seconds = 0, 0.0
+    skip_steps, epoch_losses = 0, []  # of the epoch a mid-epoch checkpoint stopped in
+    epoch_start_rng = rng_state(generator)
     checkpoint_path = out_dir / "last.pt"
+    remove_stale_temporaries(checkpoint_path)
     if config.resume and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        net.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
+        checkpoint = load_checkpoint(checkpoint_path, config)
+        try:
+            net.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            reason = str(error).strip().splitlines()[0][:200]
+            raise CheckpointError(f"{checkpoint_path}: made with another model ({reason})") from None
         start_epoch = checkpoint["epoch"] + 1
         result.best_epoch, result.best_val_nme = checkpoint["best_epoch"], checkpoint["best_val_nme"]
         result.history = [EpochRecord(**row) for row in checkpoint["history"]]
         previous_seconds = checkpoint["wall_seconds"]
-        torch.set_rng_state(checkpoint["torch_rng"])
-        np.random.set_state(_numpy_state(checkpoint["numpy_rng"]))
+        skip_steps = checkpoint.get("step_in_epoch", 0)
+        epoch_losses = list(checkpoint.get("epoch_losses", []))
+        epoch_start_rng = checkpoint.get("epoch_start_rng", checkpoint["rng"])
+        restore_rng_state(checkpoint["rng"], generator)
 
-    def save(epoch: int) -> None:
-        _atomic_torch_save(
+    def save(finished_epoch: int, step_in_epoch: int = 0) -> None:
+        save_checkpoint(
             {
                 "model": net.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "train_config": asdict(config),
                 "model_config": config_to_dict(model_config),
-                "epoch": epoch,
+                "epoch": finished_epoch,  # zero-based index of the last finished epoch; -1: none
+                "step_in_epoch": step_in_epoch,  # batches done in the epoch after it
+                "epoch_losses": list(losses) if step_in_epoch else [],
+                "epoch_start_rng": epoch_start_rng,
                 "best_epoch": result.best_epoch,
                 "best_val_nme": result.best_val_nme,
                 "history": [asdict(record) for record in result.history],
                 "wall_seconds": previous_seconds + time.perf_counter() - started,
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": _numpy_state_to_plain(np.random.get_state()),
+                "rng": rng_state(generator),
             },
             checkpoint_path,
         )
 
     val_truth = val_set.keypoints
     val_affines = np.stack([geometry.box_affine(box, config.input_size, config.box_scale) for box in val_set.boxes])
-    epoch = start_epoch - 1
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            epoch_start = time.perf_counter()
-            net.train()
-            losses = []
-            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-            for crops, targets in bar:
-                crops = crops.to(device, memory_format=torch.channels_last)
-                targets = targets.to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    predicted = net(crops)
-                loss = loss_fn(predicted.float(), targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                losses.append(loss.item())
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            normalized = predict_crops(net, val_loader, device)
-            predicted = geometry.crop_to_image(normalized, val_affines, config.input_size)
-            val_nme = float(metrics.nme(predicted, val_truth).mean())
-            record = EpochRecord(
-                epoch=epoch + 1,
-                train_loss=float(np.mean(losses)),
-                val_nme=val_nme,
-                lr=optimizer.param_groups[0]["lr"],
-                seconds=time.perf_counter() - epoch_start,
-            )
-            result.history.append(record)
-            if val_nme < result.best_val_nme:
-                result.best_val_nme, result.best_epoch = val_nme, epoch + 1
-                KeypointModel(net, model_config, config.box_scale).save(
-                    out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels}
+    epoch, losses = start_epoch, epoch_losses
+    with DeferredInterrupt() as interrupt:
+        try:
+            for epoch in range(start_epoch, config.epochs):
+                epoch_start = time.perf_counter()
+                if skip_steps:  # resuming mid-epoch: draw the same batch order, skip the batches done
+                    stop_rng = rng_state(generator)
+                    restore_rng_state(epoch_start_rng, generator)
+                    batches = iter(train_loader)
+                    for _ in range(skip_steps):
+                        next(batches)
+                    restore_rng_state(stop_rng, generator)  # as it was when the run stopped
+                else:
+                    epoch_start_rng, losses = rng_state(generator), []
+                    batches = iter(train_loader)
+                skip_steps = 0
+                net.train()
+                bar = tqdm(batches, total=len(train_loader), initial=len(losses),
+                           desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+                for crops, targets in bar:
+                    crops = crops.to(device, memory_format=torch.channels_last)
+                    targets = targets.to(device)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                        predicted = net(crops)
+                    loss = loss_fn(predicted.float(), targets)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    losses.append(loss.item())
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+                    if on_step is not None:
+                        on_step(epoch * len(train_loader) + len(losses))
+                    interrupt.check()
+                normalized = predict_crops(net, val_loader, device)
+                predicted = geometry.crop_to_image(normalized, val_affines, config.input_size)
+                val_nme = float(metrics.nme(predicted, val_truth).mean())
+                record = EpochRecord(
+                    epoch=epoch + 1,
+                    train_loss=float(np.mean(losses)),
+                    val_nme=val_nme,
+                    lr=optimizer.param_groups[0]["lr"],
+                    seconds=time.perf_counter() - epoch_start,
                 )
-            save(epoch)
-            _write_log(out_dir / "log.csv", result.history)
-            if on_epoch is not None:
-                on_epoch(record)
-            if progress:
-                tqdm.write(
-                    f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val NME {val_nme:.2%}"
-                    f"  best {result.best_val_nme:.2%} (epoch {result.best_epoch})  {record.seconds:.0f} s"
-                )
-            if config.patience and record.epoch - result.best_epoch >= config.patience:
-                break
-    except KeyboardInterrupt:
-        result.interrupted = True
-        save(epoch)
+                result.history.append(record)
+                if val_nme < result.best_val_nme:
+                    result.best_val_nme, result.best_epoch = val_nme, epoch + 1
+                    KeypointModel(net, model_config, config.box_scale).save(
+                        out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels}
+                    )
+                losses = []
+                save(epoch)
+                _write_log(out_dir / "log.csv", result.history)
+                if on_epoch is not None:
+                    on_epoch(record)
+                if progress:
+                    tqdm.write(
+                        f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val NME {val_nme:.2%}"
+                        f"  best {result.best_val_nme:.2%} (epoch {result.best_epoch})  {record.seconds:.0f} s"
+                    )
+                if config.patience and record.epoch - result.best_epoch >= config.patience:
+                    break
+                interrupt.check()
+        except KeyboardInterrupt:
+            result.interrupted = True
+            finished = len(result.history) - 1  # epochs are numbered from 1 in the history
+            save(finished, len(losses) if finished < epoch else 0)
     result.seconds = previous_seconds + time.perf_counter() - started
     summary = {
-        "best_epoch": result.best_epoch,
-        "best_val_nme": result.best_val_nme,
+        "best_epoch": result.best_epoch if result.best_epoch > 0 else None,
+        "best_val_nme": result.best_val_nme if math.isfinite(result.best_val_nme) else None,
         "epochs_run": len(result.history),
         "wall_seconds": result.seconds,
         "interrupted": result.interrupted,
         "device": str(device),
         "threads": config.threads,
     }
-    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode())
     return result
 
 
@@ -507,20 +552,8 @@ def _loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor]
 
 
 def _write_log(path: Path, history: list[EpochRecord]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(EpochRecord)])
-        writer.writeheader()
-        writer.writerows(asdict(record) for record in history)
-    os.replace(tmp, path)
-
-
-def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
-    """NumPy's RNG state as tensors and numbers, so the checkpoint loads with ``weights_only=True``."""
-    name, keys, position, has_gauss, cached = state
-    return {"keys": torch.from_numpy(keys.astype(np.int64)), "position": position, "has_gauss": has_gauss, "cached": cached}
-
-
-def _numpy_state(plain: dict[str, Any]) -> tuple:
-    keys = plain["keys"].numpy().astype(np.uint32)
-    return ("MT19937", keys, plain["position"], plain["has_gauss"], plain["cached"])
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=[f.name for f in fields(EpochRecord)])
+    writer.writeheader()
+    writer.writerows(asdict(record) for record in history)
+    atomic_write_bytes(path, text.getvalue().encode())

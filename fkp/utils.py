@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import random
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,12 +31,16 @@ GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR t
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call."""
+    """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call.
+
+    torch is seeded when it has been imported (training code and the notebooks that train import
+    it first); inference never imports it, so ``fkp detect`` does not pay for it here.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    import torch  # imported here so that light commands do not pay for torch
-
-    torch.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def resolve_data_dir(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -68,15 +74,32 @@ def cache_dir() -> Path:
     return path
 
 
+NAME_MAX = 255
+"""Longest file name (bytes) the usual file systems allow; temporary names are kept within it."""
+_TMP_SUFFIX = ".tmp"
+
+
+def _temporary_prefix(path: Path) -> str:
+    """``.NAME.`` with NAME shortened so that prefix + 8 random characters + ``.tmp`` fit NAME_MAX."""
+    room = NAME_MAX - 2 - 8 - len(_TMP_SUFFIX) - 8  # dots, mkstemp's random part, suffix, margin
+    name = path.name.encode()[:room].decode(errors="ignore")
+    return f".{name}."
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file and a rename, so no reader sees half a file."""
+    """Write ``payload`` to ``path`` through a temporary file and a rename, so no reader sees half a file.
+
+    The temporary file sits next to ``path`` as ``.NAME.XXXXXXXX.tmp`` (NAME shortened if needed,
+    so any legal file name works); it is removed if the write fails. This is the package's one
+    file writer: every command's outputs go through it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as tmp:
             tmp.write(payload)
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -102,7 +125,7 @@ def staged_folder(dest: str | os.PathLike[str]) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give the usual mode
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders; give the usual mode
         yield staging
         _replace_folder(staging, dest)
     finally:
@@ -128,7 +151,18 @@ def _replace_folder(staging: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _umask() -> int:
+def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files that :func:`atomic_write_bytes` left next to ``path`` when killed mid-write
+    (and the ``.NAME.tmp`` of earlier versions), for a caller that owns ``path`` to remove."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = f"{glob.escape(_temporary_prefix(path))}*{_TMP_SUFFIX}"
+    found = set(path.parent.glob(pattern)) | {path.with_name(f".{path.name}{_TMP_SUFFIX}")}
+    return sorted(p for p in found if p.is_file())
+
+
+def current_umask() -> int:
     """The process's file-creation mask (read by setting it and putting it back)."""
     mask = os.umask(0)
     os.umask(mask)

@@ -155,7 +155,7 @@ def annotate_video(
     if max_frames is not None:
         total = min(total, max_frames) if total > 0 else max_frames
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    partial = output.with_name(f".{output.stem[:200]}.partial{output.suffix}")  # within NAME_MAX
     writer: cv2.VideoWriter | None = None
     frames = faces_found = 0
     bar = None
@@ -180,7 +180,7 @@ def annotate_video(
                     raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
                 if writer is None:
                     height, width = rgb.shape[:2]
-                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*fourcc), fps, (width, height))
                     if not writer.isOpened():
                         raise ValueError(f"{output}: cannot write a {fourcc} video there")
                 writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))

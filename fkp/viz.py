@@ -16,8 +16,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fkp.landmarks import CLOSED_REGIONS, NUM_KEYPOINTS, REGIONS, mean_shape_diagram
 from fkp.geometry import keypoints_box
+from fkp.landmarks import CLOSED_REGIONS, NUM_KEYPOINTS, REGIONS, mean_shape_diagram
 
 if TYPE_CHECKING:
     from fkp.data import FacialKeypointsDataset
@@ -210,9 +210,9 @@ def _draw_layout(points: np.ndarray, ax: Axes, labelled: np.ndarray, fontsize: f
     for region, indices, closed in _OUTLINES:
         line = points[np.append(indices, indices[0]) if closed else indices]
         ax.plot(*line.T, "-", color=REGION_COLOURS[region], linewidth=1, alpha=0.6)
-    for region, indices in REGIONS.items():
-        label = f"{region} {indices.start}-{indices.stop - 1}"
-        ax.scatter(*points[indices].T, s=22, color=REGION_COLOURS[region], label=label, zorder=3)
+    for region, span in REGIONS.items():
+        label = f"{region} {span.start}-{span.stop - 1}"
+        ax.scatter(points[span, 0], points[span, 1], s=22, color=REGION_COLOURS[region], label=label, zorder=3)
     directions = _label_directions(points)
     for index in labelled:
         dx, dy = directions[index] * 0.9 * fontsize

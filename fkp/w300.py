@@ -354,6 +354,7 @@ def prepare_300w(
                     photo, photo_path = load_image(face.image, exif_transpose=False), face.image
                 except ImageReadError as error:
                     raise SourceError(str(error)) from None
+            assert photo is not None  # read for the first face: photo_path starts as None
             result = crop_face(photo, points)
             if result is None:
                 dropped.append(face.name)

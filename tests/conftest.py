@@ -140,6 +140,28 @@ def w300_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def tiny_data_dir(tmp_path: Path) -> Path:
+    """A tiny labelled data set on disk (the real layout): 30 training images of 10 people, 4 test
+    images; each a 48x48 noise picture with a face-sized cloud of 68 points in its middle."""
+    root = tmp_path / "tiny-data"
+    rng = np.random.default_rng(0)
+    people = {"training": [f"Person_{i}" for i in range(10)], "test": ["Test_Person"]}
+    for split, persons in people.items():
+        (root / split).mkdir(parents=True)
+        names = [f"{person}_{k}.jpg" for person in persons for k in range(3 if split == "training" else 4)]
+        rows = []
+        for name in names:
+            gray = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+            assert cv2.imwrite(str(root / split / name.replace(".jpg", ".png")), gray)
+            (root / split / name.replace(".jpg", ".png")).rename(root / split / name)
+            points = rng.uniform(14, 34, (NUM_KEYPOINTS, 2))
+            rows.append(",".join([name, *(f"{v:.2f}" for v in points.ravel())]))
+        header = ",".join(["", *map(str, range(2 * NUM_KEYPOINTS))])
+        (root / f"{split}_frames_keypoints.csv").write_text("\n".join([header, *rows]) + "\n")
+    return root
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The folder that holds YuNet's file (``$FKP_MODELS_DIR``): in CI a missing one fails,

@@ -174,3 +174,11 @@ def test_video_command_with_an_unreadable_input_exits_1(tmp_path, capfd) -> None
     assert main(["video", "broken.mp4"]) == 1
     (line,) = _stderr_lines(capfd)  # FFmpeg's own complaints are silenced
     assert "broken.mp4" in line
+
+
+def test_a_broken_model_file_exits_1_with_one_line(tmp_path, capfd) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights at all")
+    assert main(["detect", "--model", str(bad), "-o", str(tmp_path / "out.png")]) == 1
+    lines = _stderr_lines(capfd)
+    assert len(lines) == 1 and "bad.safetensors" in lines[0] and "not a safetensors weights file" in lines[0]

@@ -106,3 +106,78 @@ def test_a_known_angle_turns_the_first_crop_and_an_upright_face_needs_one_pass()
     assert model.passes == 4
     with pytest.raises(ValueError, match="angles"):
         model.predict(image, box, angles=np.array([1.0, 2.0]))
+
+
+def test_save_writes_the_onnx_model_beside_the_weights_and_loading_runs_it(tiny_model, tmp_path):
+    path = tmp_path / "best.safetensors"
+    tiny_model.save(path, half=True)
+    onnx_path = tmp_path / "best.onnx"
+    assert onnx_path.is_file()
+    loaded = load_model(path)
+    assert loaded.backend == "onnx" and loaded.onnx_path == onnx_path and loaded.weights_path == path
+    image = np.random.default_rng(4).integers(0, 255, size=(96, 96, 3), dtype=np.uint8)
+    boxes = np.array([[8, 8, 60, 60], [30, 20, 50, 50]])
+    torch_points = load_model(path, backend="torch").predict(image, boxes)
+    np.testing.assert_allclose(loaded.predict(image, boxes), torch_points, atol=1e-3)
+    alone = load_model(onnx_path)  # an .onnx file carries the config in its metadata
+    assert alone.config == CONFIG and alone.box_scale == 1.3
+    np.testing.assert_allclose(alone.predict(image, boxes), torch_points, atol=1e-3)
+
+
+def test_an_onnx_file_made_from_other_weights_is_refused(tiny_model, tmp_path):
+    tiny_model.save(tmp_path / "a.safetensors")
+    torch.manual_seed(1)
+    KeypointModel(build_model(CONFIG), CONFIG, box_scale=1.3).save(tmp_path / "b.safetensors")
+    (tmp_path / "a.onnx").write_bytes((tmp_path / "b.onnx").read_bytes())
+    with pytest.raises(WeightsError, match=r"a\.onnx: not made from a\.safetensors") as error:
+        load_model(tmp_path / "a.safetensors")
+    assert "\n" not in str(error.value)
+    assert load_model(tmp_path / "a.safetensors", backend="torch").backend == "torch"  # the weights alone still load
+
+
+def _with_metadata(tmp_path, tiny_model, **changes: str):
+    """Save ``tiny_model`` with some of its metadata replaced (no ONNX beside it)."""
+    from safetensors.torch import save_file
+
+    from fkp.weights_io import weights_metadata
+
+    metadata = {**weights_metadata(tiny_model), **changes}
+    path = tmp_path / "edited.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_model.net.state_dict().items()}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": "other"}, "not an fkp model"),
+        ({"model_config": "{not json"}, "bad fkp metadata"),
+        ({"model_config": '{"architecture": "resnet"}'}, "unknown architecture 'resnet'"),
+        ({"model_config": '{"architecture": "keypointnet", "depth": 3}'}, r"unknown keypointnet config keys \['depth'\]"),
+        ({"model_config": '{"architecture": "keypointnet", "input_size": 100000}'}, "input_size must be an integer"),
+        ({"model_config": '{"architecture": "keypointnet", "channels": [4, 4, 8, 8, -1]}'}, "sizes must be integers"),
+        ({"box_scale": "nan"}, "box_scale nan is outside"),
+        ({"box_scale": "wide"}, "bad fkp metadata"),
+        ({"info": "[1, 2]"}, "info is not a JSON object"),
+        ({"model_config": '{"architecture": "keypointnet", "input_size": 32}'}, "weights do not fit a keypointnet model"),
+    ],
+)
+def test_bad_weights_metadata_is_one_line(tiny_model, tmp_path, changes, message):
+    path = _with_metadata(tmp_path, tiny_model, **changes)
+    with pytest.raises(WeightsError, match=message) as error:
+        load_model(path, backend="torch")
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_weights_without_their_onnx_file_need_torch_to_export_one(tiny_model, tmp_path, monkeypatch):
+    path = tmp_path / "old.safetensors"
+    tiny_model.save(path, onnx=False)  # as an older fkp train wrote them
+    assert not path.with_suffix(".onnx").exists()
+    assert load_model(path).backend == "onnx"  # exported in memory with torch
+    import fkp.predict
+
+    monkeypatch.setattr(fkp.predict, "_has_torch", lambda: False)  # a core install
+    with pytest.raises(WeightsError, match=r"no old\.onnx beside it, and exporting one needs PyTorch"):
+        load_model(path)
+    with pytest.raises(WeightsError, match="needs PyTorch"):
+        load_model(path, backend="torch")

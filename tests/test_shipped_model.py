@@ -34,6 +34,19 @@ def test_the_default_model_predicts_test_faces_within_6_percent(data_dir):
     assert np.mean(errors) < 0.06 and max(errors) < 0.12
 
 
+def test_the_shipped_onnx_model_is_made_from_the_shipped_weights_and_agrees_with_them(data_dir):
+    onnx_path = default_weights_path().with_suffix(".onnx")
+    model = fkp.load_model()
+    assert model.backend == "onnx" and model.onnx_path == onnx_path  # checked against the weights' sha256
+    reference = fkp.load_model(backend="torch")  # the PyTorch network built from default.safetensors
+    test = FacialKeypointsDataset(data_dir, "test")
+    for index in range(0, len(test), 97):  # eight real test faces, with detector-like loose boxes too
+        truth = test.keypoints[index]
+        tight = keypoints_box(truth)
+        boxes = np.stack([tight, tight + np.array([-0.1, -0.25, 0.2, 0.2]) * tight[2]])
+        np.testing.assert_allclose(model.predict(test.image(index), boxes), reference.predict(test.image(index), boxes), atol=1e-3)
+
+
 def test_fkp_evaluate_writes_a_json_report(data_dir, tmp_path, capsys):
     report = tmp_path / "report.json"
     assert main(["evaluate", "--data-dir", str(data_dir), "--backend", "torch", "--json", str(report)]) == 0

@@ -22,6 +22,7 @@ import numpy as np
 
 from fkp.cli import CommandError
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
+from fkp.outputs import check_output, is_folder, plan_folder_outputs
 
 DEMO_OUTPUT = Path("fkp_demo.png")
 """What ``fkp detect`` with no path writes: the astronaut sample with its keypoints."""
@@ -131,13 +132,12 @@ def build_detector(args: argparse.Namespace) -> Any:
 def load_model_for(args: argparse.Namespace) -> Any:
     """Load ``--model PATH`` or the shipped model; a missing or broken model is a one-line error."""
     from fkp.detect import default_model
+    from fkp.predict import WeightsError, load_model
 
     try:
-        if args.model is None:
-            return default_model()
-        from fkp.predict import load_model
-
-        return load_model(args.model)
+        return default_model() if args.model is None else load_model(args.model)
+    except WeightsError as error:  # its one line names the file
+        raise CommandError(str(error)) from None
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:
         where = args.model or "the shipped default model"
         raise CommandError(f"cannot load {where}: {error}") from None
@@ -169,6 +169,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", metavar="FILE", help="write boxes and keypoints per image and face to FILE ('-': stdout)"
     )
     detect.add_argument("--no-draw", action="store_true", help="write no annotated images")
+    detect.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="in a folder run, replace drawings that exist in the output folder (inputs are never replaced)",
+    )
     add_detection_options(detect)
     detect.set_defaults(handler=run_detect)
 
@@ -222,13 +227,16 @@ def _expand(paths: list[str], report: _Report) -> list[_Job]:
     jobs: list[_Job] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            jobs.extend(_Job(str(p), p) for p in files)
-        elif path.exists():
-            jobs.append(_Job(text, path))
-        else:
-            _record_error(report, text, "no such file or folder")
+        try:
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                jobs.extend(_Job(str(p), p) for p in files)
+            elif path.exists():
+                jobs.append(_Job(text, path))
+            else:
+                _record_error(report, text, "no such file or folder")
+        except OSError as error:  # a name or path too long, a folder that cannot be listed
+            _record_error(report, text, error.strerror or str(error))
     return jobs
 
 
@@ -251,29 +259,25 @@ def _output_name(path: Path) -> str:
 def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) -> None:
     """Decide where each drawing goes: OUT as a file for one input, OUT/ as a folder for several."""
     out = Path(args.output) if args.output else None
+    inputs = [job.path for job in jobs if job.path is not None]
     if single:
         job = jobs[0]
-        if out is not None and out.is_dir():
+        if out is not None and is_folder(out):
             job.output = out / (DEMO_OUTPUT.name if job.path is None else _output_name(job.path))
         elif out is not None:
             job.output = out
         else:
             job.output = DEMO_OUTPUT if job.path is None else Path(_output_name(job.path))
+        check_output(job.output, inputs, what="-o" if out is not None else "output")
         return
     folder = out or FOLDER_OUTPUT
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"{folder}: exists and is not a folder (several inputs need an output folder)")
     if not folder.exists() and folder.suffix.lower() in WRITABLE_SUFFIXES:
         raise _UsageError(f"-o {folder}: several inputs need an output folder, not an image file name")
-    taken: set[str] = set()
-    for job in jobs:
-        assert job.path is not None
-        name = _output_name(job.path)
-        stem, suffix, n = Path(name).stem, Path(name).suffix, 2
-        while name in taken:  # same file name in two input folders
-            name, n = f"{stem}_{n}{suffix}", n + 1
-        taken.add(name)
-        job.output = folder / name
+    names = [_output_name(job.path) for job in jobs if job.path is not None]
+    for job, path in zip(jobs, plan_folder_outputs(folder, names, inputs, args.overwrite)):
+        job.output = path
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
@@ -319,6 +323,8 @@ def run_detect(args: argparse.Namespace) -> int:
     else:
         jobs, single = [_Job(SAMPLE_NAME, None)], True
     draw = not args.no_draw
+    if args.json and args.json != "-":
+        check_output(args.json, [job.path for job in jobs if job.path is not None], what="--json")
     if draw and jobs:
         try:
             _assign_outputs(jobs, args, single)
@@ -333,9 +339,12 @@ def run_detect(args: argparse.Namespace) -> int:
     for job in _progress(jobs, show=len(jobs) > 1):
         try:
             if job.path is None:
-                from fkp.samples import astronaut
+                from fkp.samples import SampleUnavailableError, astronaut
 
-                image = astronaut()
+                try:
+                    image = astronaut()
+                except SampleUnavailableError as error:
+                    raise CommandError(str(error)) from error
             else:
                 image = load_image(job.path)
         except ImageReadError as error:
@@ -352,7 +361,11 @@ def run_detect(args: argparse.Namespace) -> int:
             }
         )
         if draw and job.output is not None:
-            write_image(job.output, draw_faces(image, faces))
+            try:
+                write_image(job.output, draw_faces(image, faces))
+            except CommandError as error:  # the others are still processed, the JSON still written
+                _record_error(report, job.name, str(error))
+                continue
             written.append(job.output)
     seconds = time.perf_counter() - start
 
@@ -402,6 +415,7 @@ def annotate_video_from_args(
         source = str(path)
         default_output = Path(f"{Path(str(path)).stem}_{label}.mp4")
     output = Path(args.output) if args.output else default_output
+    check_output(output, [] if path is None else [path], what="-o" if args.output else "output")
     try:
         stats = annotate_video(
             source,

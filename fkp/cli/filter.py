@@ -32,13 +32,14 @@ from fkp.cli.detect import (
     add_detection_options,
     add_tracking_options,
     annotate_video_from_args,
+    build_detector,
+    load_model_for,
     non_negative_float,
     positive_int,
     write_image,
-    build_detector,
-    load_model_for,
 )
 from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
+from fkp.outputs import check_output
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
 """File name endings read as videos; anything else is read as an image."""
@@ -144,7 +145,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
         path = Path(args.path)
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
         default_output = Path(f"{path.stem}_{label}{suffix}")
-    output = Path(args.output) if args.output else default_output
+    output = check_output(args.output or default_output, [] if args.path is None else [args.path], what="-o")
     detector = build_detector(args)
     model = load_model_for(args)
     start = time.perf_counter()

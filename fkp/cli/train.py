@@ -6,9 +6,10 @@ import argparse
 import dataclasses
 import json
 import typing
-from pathlib import Path
 
-from fkp.cli import CommandError
+from fkp.cli import CommandError, UsageError
+from fkp.outputs import check_folder, check_output
+from fkp.utils import atomic_write_bytes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,15 +19,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    from fkp.train import TrainConfig
-
     parser = subparsers.add_parser(
         "train",
         help="train a keypoint model",
         description="Train a keypoint model. Every TrainConfig field is an option; outputs go to "
-        "--out-dir (last.pt checkpoint, best.safetensors, log.csv). Ctrl-C saves; --resume continues.",
+        "--out-dir (last.pt checkpoint, best.safetensors with best.onnx, log.csv). Ctrl-C saves and exits "
+        "with code 130; --resume continues exactly where it stopped.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_options_later(_add_train_options)  # TrainConfig imports torch: only for `fkp train`
+    parser.set_defaults(handler=_train)
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from fkp.train import TrainConfig
+
     hints = typing.get_type_hints(TrainConfig)
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
@@ -47,25 +54,37 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         else:
             kind = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
             parser.add_argument(flag, type=kind, default=spec.default)
-    parser.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     from fkp.data import DataNotFoundError
+    from fkp.resume import CheckpointError, ConfigError, validate_config
     from fkp.train import TrainConfig, train
 
     values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)}
     config = TrainConfig.from_dict(values)
     try:
+        validate_config(config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    check_folder(config.out_dir, what="--out-dir")
+    try:
         result = train(config)
-    except DataNotFoundError as error:
-        raise CommandError(str(error)) from error
+    except ConfigError as error:  # found once the data is read (a batch larger than the data)
+        raise UsageError(str(error)) from None
+    except (DataNotFoundError, CheckpointError) as error:
+        raise CommandError(str(error)) from None
+    except ValueError as error:  # a malformed CSV row, a missing or undecodable image
+        raise CommandError(f"cannot read the data: {str(error).splitlines()[0] if str(error) else error!r}") from None
     state = "interrupted; resume with --resume" if result.interrupted else "done"
-    print(
-        f"{state}: best validation NME {result.best_val_nme:.2%} at epoch {result.best_epoch}, "
-        f"{result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}"
-    )
-    return 0
+    if result.best_epoch < 1:
+        print(f"{state}: no epoch finished, no weights written; checkpoint in {result.out_dir / 'last.pt'}")
+    else:
+        print(
+            f"{state}: best validation NME {result.best_val_nme:.2%} at epoch {result.best_epoch}, "
+            f"{result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}"
+        )
+    return 130 if result.interrupted else 0
 
 
 def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -95,8 +114,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from fkp.data import DataNotFoundError
     from fkp.evaluate import evaluate
-    from fkp.predict import WeightsError, load_model
+    from fkp.predict import WeightsError, default_weights_path, load_model
 
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    check_output(args.json_path, [args.model or default_weights_path()], what="--json")  # before the evaluation, not after it
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
@@ -106,7 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
     report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
-    Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_bytes(args.json_path, (json.dumps(report, indent=2) + "\n").encode())
     print(f"report written to {args.json_path}")
     return 0
 
@@ -120,8 +142,9 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from fkp.export import export_onnx
-    from fkp.predict import WeightsError, load_model
+    from fkp.predict import WeightsError, default_weights_path, load_model
 
+    check_output(args.onnx, [args.model or default_weights_path()], what="--onnx")
     try:
         model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:

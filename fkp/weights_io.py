@@ -1,0 +1,110 @@
+"""The PyTorch side of model files: build a network from safetensors, save one, read a checkpoint.
+
+Inference never imports this module (:mod:`fkp.predict` runs the ONNX file beside the weights);
+training, export, notebook 2 and a :class:`fkp.predict.KeypointModel`'s ``net`` / ``save`` /
+PyTorch backend do. Needs ``fkp[train]``: torch, safetensors and onnx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fkp.model_config import ModelConfig, config_from_dict, config_to_dict
+from fkp.models import build_model
+from fkp.predict import FORMAT_VERSION, KeypointModel, WeightsError
+from fkp.utils import atomic_write_bytes
+
+
+def weights_metadata(model: KeypointModel, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """The string metadata that a model file carries: format, config, box scale and ``info`` facts."""
+    return {
+        "format": "fkp",
+        "format_version": FORMAT_VERSION,
+        "model_config": json.dumps(config_to_dict(model.config)),
+        "box_scale": repr(model.box_scale),
+        "info": json.dumps({**model.metadata, **(extra or {})}),
+    }
+
+
+def read_network(path: Path, config: ModelConfig) -> nn.Module:
+    """The network ``config`` describes, with the weights of safetensors file ``path`` (as float32).
+
+    Raises:
+        WeightsError: (one line) the file cannot be read, or its tensors do not fit ``config``.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a safetensors weights file ({error})") from error
+    return _fit(path, config, state)
+
+
+def _fit(path: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.Module:
+    net = build_model(config)
+    try:
+        net.load_state_dict(state)  # casts float16 tensors to the network's float32
+    except RuntimeError as error:
+        raise WeightsError(
+            f"{path}: weights do not fit a {config.architecture} model: {str(error).splitlines()[0]}"
+        ) from error
+    return net.eval()
+
+
+def load_checkpoint(path: Path) -> KeypointModel:
+    """A model from a training checkpoint ``last.pt`` (read with ``weights_only=True``).
+
+    Raises:
+        WeightsError: (one line) not an fkp training checkpoint, or weights that do not fit its config.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        config = config_from_dict(checkpoint["model_config"])
+        box_scale = float(checkpoint["train_config"]["box_scale"])
+        state = checkpoint["model"]
+    except Exception as error:  # torch raises many kinds for a bad file
+        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from error
+    return KeypointModel(_fit(path, config, state), config, box_scale, {"epoch": checkpoint.get("epoch")})
+
+
+def save_model(
+    model: KeypointModel,
+    path: str | os.PathLike[str],
+    extra: dict[str, Any] | None = None,
+    half: bool = False,
+    onnx: bool = True,
+) -> None:
+    """Write ``model`` as safetensors (atomically), and its ONNX export beside it.
+
+    Args:
+        model: the model to save (its :attr:`~fkp.predict.KeypointModel.net` is read).
+        path: the ``.safetensors`` file to write.
+        extra: facts to add to the stored ``info`` metadata.
+        half: store floating-point tensors as float16.
+        onnx: also write ``path.with_suffix(".onnx")``: the network read back from ``path`` (so
+            float16 rounding included), exported, with the sha256 of ``path`` in its metadata.
+    """
+    from safetensors.torch import save
+
+    path = Path(path)
+    metadata = weights_metadata(model, extra)
+    state = {key: value.detach().cpu().contiguous() for key, value in model.net.state_dict().items()}
+    if half:
+        state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+    atomic_write_bytes(path, save(state, metadata=metadata))
+    if onnx:
+        from fkp.export import export_onnx
+
+        saved = KeypointModel(
+            read_network(path, model.config), model.config, model.box_scale, json.loads(metadata["info"])
+        )
+        saved.weights_path = path
+        export_onnx(saved, path.with_suffix(".onnx"))
