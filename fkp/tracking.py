@@ -53,7 +53,9 @@ def face_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return boxes, angles.astype(np.float32)
 
 
-def pass_disagreement(model: KeypointPredictor, image: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pass_disagreement(
+    model: KeypointPredictor, image: np.ndarray, keypoints: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """How far faces' points move when the model runs again from their own box and roll.
 
     Args:
@@ -91,8 +93,14 @@ class KeypointTracker:
     started its track. A track that a detector run does not confirm is dropped.
     """
 
-    def __init__(self, detector: FaceDetector, model: KeypointPredictor, detect_every: int = DETECT_EVERY,
-                 max_disagreement: float = MAX_DISAGREEMENT, min_overlap: float = 0.3) -> None:
+    def __init__(
+        self,
+        detector: FaceDetector,
+        model: KeypointPredictor,
+        detect_every: int = DETECT_EVERY,
+        max_disagreement: float = MAX_DISAGREEMENT,
+        min_overlap: float = 0.3,
+    ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
         self.detector = detector
@@ -170,8 +178,8 @@ class KeypointTracker:
         if len(points):
             tracked = keypoints_box(points)
             overlap = box_overlap(tracked, found.boxes, over="min")  # (tracks, detections)
-            confirmed = (overlap >= self.min_overlap).any(axis=1) if len(found) else np.zeros(len(points), bool)
-            points, scores = points[confirmed], [s for s, c in zip(scores, confirmed) if c]
+            confirmed = np.asarray((overlap >= self.min_overlap).any(axis=1), dtype=bool)
+            points, scores = points[confirmed], [s for s, c in zip(scores, confirmed.tolist()) if c]
             boxes, angles = boxes[confirmed], angles[confirmed]
             is_new = ~(overlap[confirmed] >= self.min_overlap).any(axis=0) if len(points) else np.ones(len(found), bool)
         else:

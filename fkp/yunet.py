@@ -29,9 +29,7 @@ from fkp.utils import cache_dir
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 YUNET_SIZE = 232_589
-YUNET_URL = (
-    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/" + YUNET_FILE
-)
+YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/" + YUNET_FILE
 """The OpenCV Model Zoo's copy (Git LFS; GitHub redirects to the file's bytes)."""
 MODELS_DIR_ENV = "FKP_MODELS_DIR"
 """Environment variable naming a folder that already holds the detector file (looked in first)."""
@@ -82,8 +80,9 @@ def check_yunet(path: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-def download_yunet(url: str = YUNET_URL, dest: str | os.PathLike[str] | None = None, progress: bool = True,
-                   sha256: str = YUNET_SHA256) -> Path:
+def download_yunet(
+    url: str = YUNET_URL, dest: str | os.PathLike[str] | None = None, progress: bool = True, sha256: str = YUNET_SHA256
+) -> Path:
     """Download the YuNet file into ``dest`` (default :func:`models_cache_dir`) and check its sha256.
 
     The bytes go to a temporary file in ``dest`` that is renamed only once the checksum matches, so a
@@ -150,9 +149,15 @@ class YuNetFaceDetector:
     box_style: BoxStyle = YUNET
     """How YuNet's boxes relate to the tight box of the 68 points (:mod:`fkp.calibration`)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.3, max_side: int = 640, min_size: int = 10,
-                 rotations: tuple[float, ...] = ROTATIONS) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        max_side: int = 640,
+        min_size: int = 10,
+        rotations: tuple[float, ...] = ROTATIONS,
+    ) -> None:
         if not 0 < score_threshold < 1 or not 0 < nms_threshold <= 1:
             raise ValueError("score_threshold must be in (0, 1) and nms_threshold in (0, 1]")
         if max_side < 32 or min_size < 1:
@@ -166,12 +171,16 @@ class YuNetFaceDetector:
         try:
             self._net = cv2.FaceDetectorYN.create(str(self.path), "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as error:
-            raise ModelFileError(f"cannot load {self.path}: {str(error).strip().splitlines()[-1]}; {GET_YUNET_HINT}") from None
+            raise ModelFileError(
+                f"cannot load {self.path}: {str(error).strip().splitlines()[-1]}; {GET_YUNET_HINT}"
+            ) from None
         self._input_size = (320, 320)
 
     def __repr__(self) -> str:
-        return (f"YuNetFaceDetector(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
-                f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations})")
+        return (
+            f"YuNetFaceDetector(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
+            f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations})"
+        )
 
     def detect_faces(self, image: np.ndarray) -> Detections:
         """Find faces with their scores and roll (on turned copies too, see ``rotations``).
@@ -210,7 +219,9 @@ class YuNetFaceDetector:
         scale = min(1.0, self.max_side / max(height, width))
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if scale < 1.0:
-            bgr = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+            bgr = cv2.resize(
+                bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
