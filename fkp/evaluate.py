@@ -1,8 +1,8 @@
 """Evaluate a keypoint model on a labelled split, with ground-truth or detector boxes.
 
 With ``boxes="gt"`` each face gets the tight box of its 68 labelled points. With
-``boxes="haar"`` the Haar cascade runs on the whole image and the detection that overlaps the
-labelled face is used; a face with no such detection counts as *not found* and is left out of
+``boxes="haar"`` (or ``"yunet"``) the detector runs on the whole image and the detection that
+overlaps the labelled face is used, with its roll angle where the detector knows it; a face with no such detection counts as *not found* and is left out of
 the NME figures (the found share is reported beside them).
 """
 
@@ -17,11 +17,11 @@ import numpy as np
 
 from fkp import conventions, metrics
 from fkp.data import FacialKeypointsDataset, Split, subset_of
-from fkp.detect import FaceDetector, HaarFaceDetector, box_overlap
+from fkp.detect import FaceDetector, box_overlap, detect_faces, make_detector
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.predict import KeypointModel
 
-BoxSource = Literal["gt", "haar"]
+BoxSource = Literal["gt", "haar", "yunet"]
 MIN_OVERLAP = 0.3
 """A detection is the labelled face when its box overlaps the tight box by this much (IoU)."""
 
@@ -102,8 +102,10 @@ def evaluate(
         model: the model to evaluate.
         data_root: the data folder or a data set name (``"udacity"``, ``"300w"``; ``None``: the Udacity set).
         split: ``"test"`` (as the course reports) or ``"training"``.
-        boxes: ``"gt"`` tight boxes of the labelled points, or ``"haar"`` detections.
-        detector: the detector for ``boxes="haar"``; default :class:`HaarFaceDetector`.
+        boxes: ``"gt"`` tight boxes of the labelled points, or ``"haar"`` or ``"yunet"`` detections.
+        detector: the detector for detection boxes; default ``make_detector(boxes)``
+            (:func:`fkp.detect.make_detector`; ``"yunet"`` raises ``fkp.yunet.ModelFileError``
+            without its model file).
         progress: show a tqdm bar.
         dataset: an already loaded split to use instead of ``data_root`` and ``split`` (its
             decoded-image cache is reused, so timings are not disturbed by decoding).
@@ -115,7 +117,8 @@ def evaluate(
     from tqdm.auto import tqdm
 
     dataset = dataset or FacialKeypointsDataset(data_root, split)
-    detector = detector or HaarFaceDetector()
+    if detector is None and boxes != "gt":
+        detector = make_detector(boxes)
     predicted, truth, names = [], [], []
     seconds = 0.0
     for index in tqdm(range(len(dataset)), desc=f"evaluating {split} ({boxes} boxes)", disable=not progress):
@@ -123,14 +126,16 @@ def evaluate(
         if rotation:
             image, points = rotate_image(image, points, rotation)
         box = keypoints_box(points)
-        if boxes == "haar":
-            detections = detector.detect(image)
-            match = matching_detection(detections, box)
+        angles = None
+        if detector is not None:
+            found = detect_faces(detector, image)
+            match = matching_detection(found.boxes, box)
             if match is None:
                 continue
-            box = detections[match]
+            box = found.boxes[match]
+            angles = None if np.isnan(found.angles[match]) else found.angles[match : match + 1]
         start = time.perf_counter()
-        predicted.append(model.predict(image, box[None])[0])
+        predicted.append(model.predict(image, box[None], angles=angles)[0])
         seconds += time.perf_counter() - start
         truth.append(points)
         names.append(dataset.names[index])

@@ -174,3 +174,18 @@ def test_drawing_outside_the_image_does_not_fail() -> None:
     assert draw_faces(image, [_face_at(-80.0, 30.0, 120.0)]).shape == image.shape
     with pytest.raises(ValueError):
         draw_keypoints(image, np.zeros((5, 2)))
+
+
+def test_tracking_runs_the_detector_every_n_frames(tmp_path, still_face_video: str, models_dir) -> None:
+    from fkp.detect import default_model
+    from fkp.yunet import YUNET_FILE, YuNetFaceDetector
+
+    yunet = YuNetFaceDetector(models_dir / YUNET_FILE)
+    tracked = annotate_video(
+        still_face_video, tmp_path / "t.mp4", detector=yunet, model=default_model(), progress=False, detect_every=5
+    )
+    every = annotate_video(
+        still_face_video, tmp_path / "e.mp4", detector=yunet, model=default_model(), progress=False, detect_every=None
+    )
+    assert tracked.frames == every.frames == FRAMES and tracked.faces == every.faces == FRAMES
+    assert tracked.detector_runs == 3 and every.detector_runs == FRAMES  # frames 1, 6, 11; all 12

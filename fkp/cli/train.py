@@ -96,7 +96,9 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--split", choices=("test", "training"), default="test")
-    parser.add_argument("--boxes", choices=("gt", "haar"), default="gt", help="ground-truth or Haar detector boxes")
+    parser.add_argument(
+        "--boxes", choices=("gt", "haar", "yunet"), default="gt", help="ground-truth, Haar or YuNet detector boxes"
+    )
     parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     parser.add_argument(
@@ -115,6 +117,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fkp.data import DataNotFoundError
     from fkp.evaluate import evaluate
     from fkp.predict import WeightsError, default_weights_path, load_model
+    from fkp.yunet import ModelFileError
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
@@ -124,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.model, backend=args.backend, threads=args.threads)
         result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
-    except (WeightsError, DataNotFoundError) as error:
+    except (WeightsError, DataNotFoundError, ModelFileError) as error:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
     report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
