@@ -36,7 +36,9 @@ class BoxStyle:
     zoom: float
     zoom_spread: float
 
-    def sample(self, centre: np.ndarray, side: float, rng: np.random.Generator | np.random.RandomState) -> tuple[np.ndarray, float]:
+    def sample(
+        self, centre: np.ndarray, side: float, rng: np.random.Generator | np.random.RandomState
+    ) -> tuple[np.ndarray, float]:
         """A random box of this style around a face whose tight box has ``centre`` and longer ``side``.
 
         Args:

@@ -113,8 +113,16 @@ def mirror_asymmetry(keypoints: np.ndarray) -> float:
     scale = np.linalg.norm(axis, axis=1, keepdims=True)  # (N, 1)
     cos, sin = (axis / scale).T  # (N,) each
     centred = points - ((left + right) / 2)[:, None]
-    frame = np.stack([centred[..., 0] * cos[:, None] + centred[..., 1] * sin[:, None],
-                      -centred[..., 0] * sin[:, None] + centred[..., 1] * cos[:, None]], axis=-1) / scale[:, None]
+    frame = (
+        np.stack(
+            [
+                centred[..., 0] * cos[:, None] + centred[..., 1] * sin[:, None],
+                -centred[..., 0] * sin[:, None] + centred[..., 1] * cos[:, None],
+            ],
+            axis=-1,
+        )
+        / scale[:, None]
+    )
     mean = frame.mean(axis=0)  # (68, 2)
     mirrored = mean[MIRROR] * np.array([-1.0, 1.0])
     return float(np.linalg.norm(mirrored - mean, axis=-1).mean())

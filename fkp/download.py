@@ -44,8 +44,7 @@ from fkp.landmarks import NUM_KEYPOINTS
 from fkp.utils import GET_DATA_HINT, atomic_write_bytes, resolve_data_dir, staged_folder
 
 PRIMARY_URL = (
-    "https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/"
-    "5aea1b91_train-test-data/train-test-data.zip"
+    "https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/5aea1b91_train-test-data/train-test-data.zip"
 )
 """Udacity's archive: the CSV files and the training/ and test/ folders at its root."""
 PRIMARY_SIZE = 338_613_624
@@ -265,8 +264,7 @@ def _verify(
         expected = checksums.get(csv_name)
         if expected is not None and (actual := sha256_of(table)) != expected:
             raise ChecksumMismatchError(
-                f"{label}: {csv_name} has sha256 {actual}, expected {expected} "
-                "(damaged, or not the upstream file)"
+                f"{label}: {csv_name} has sha256 {actual}, expected {expected} (damaged, or not the upstream file)"
             )
         if not (root / split).is_dir():
             raise MissingDataError(f"{label} holds no {split}/ folder")
@@ -384,7 +382,9 @@ def download(
         raise
 
 
-def _download_first(candidates: Sequence[Source], dest: Path, checksums: Mapping[str, str], progress: bool) -> VerifyReport:
+def _download_first(
+    candidates: Sequence[Source], dest: Path, checksums: Mapping[str, str], progress: bool
+) -> VerifyReport:
     """Try each source in turn; place the first verified copy at ``dest``."""
     failures: list[DataError] = []
     for index, source in enumerate(candidates):
@@ -402,9 +402,7 @@ def _download_first(candidates: Sequence[Source], dest: Path, checksums: Mapping
     raise kind(f"could not get the data set from any source: {'; '.join(map(str, failures))}")
 
 
-def _download_into(
-    source: Source, staging: Path, checksums: Mapping[str, str], progress: bool
-) -> VerifyReport:
+def _download_into(source: Source, staging: Path, checksums: Mapping[str, str], progress: bool) -> VerifyReport:
     """Fetch ``source`` next to ``staging``, extract its data folder into ``staging`` and verify it."""
     handle, archive_name = tempfile.mkstemp(prefix=f"{staging.name}.", suffix=".zip", dir=staging.parent)
     os.close(handle)
@@ -425,8 +423,9 @@ def _fetch(source: Source, archive: Path, progress: bool) -> None:
             total = int(length) if length and length.isdigit() else None
             if source.size is not None and total is not None and total != source.size:
                 raise SizeMismatchError(f"{source.url} has {total:,} bytes, expected {source.size:,}")
-            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="downloading",
-                       disable=not progress)
+            bar = tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="downloading", disable=not progress
+            )
             with bar, open(archive, "wb") as out:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)

@@ -47,10 +47,7 @@ class Evaluation:
     def by_subset(self) -> dict[str, metrics.Report]:
         """Figures per 300-W subset (``lfpw``, ``helen``, ...) of the found faces; empty for the Udacity set."""
         subsets = np.array([subset_of(name) or "" for name in self.names])
-        return {
-            name: metrics.summarize(self.errors[subsets == name])
-            for name in sorted(set(subsets.tolist()) - {""})
-        }
+        return {name: metrics.summarize(self.errors[subsets == name]) for name in sorted(set(subsets.tolist()) - {""})}
 
     def as_dict(self) -> dict[str, object]:
         return {

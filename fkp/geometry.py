@@ -219,5 +219,7 @@ def rotate_image(image: np.ndarray, keypoints: np.ndarray, degrees: float) -> tu
     old_centre = np.array([(width - 1) / 2, (height - 1) / 2])
     new_centre = np.array([(new_width - 1) / 2, (new_height - 1) / 2])
     affine = np.hstack([linear, (new_centre - linear @ old_centre)[:, None]])
-    turned = cv2.warpAffine(image, affine, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    turned = cv2.warpAffine(
+        image, affine, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
     return turned, apply_affine(keypoints, affine)

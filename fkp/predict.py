@@ -138,8 +138,16 @@ class KeypointModel:
         image = np.asarray(image)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        affines = np.stack([geometry.box_affine(box, self.input_size, self.box_scale) for box in boxes]) if len(boxes) else np.zeros((0, 2, 3))
-        crops = np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines]) if len(boxes) else np.zeros((0, self.input_size, self.input_size), np.uint8)
+        affines = (
+            np.stack([geometry.box_affine(box, self.input_size, self.box_scale) for box in boxes])
+            if len(boxes)
+            else np.zeros((0, 2, 3))
+        )
+        crops = (
+            np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines])
+            if len(boxes)
+            else np.zeros((0, self.input_size, self.input_size), np.uint8)
+        )
         return crops, affines
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -167,11 +175,15 @@ class KeypointModel:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32)
-        first = np.zeros(len(boxes)) if angles is None else np.nan_to_num(np.asarray(angles, dtype=np.float64).reshape(-1))
+        first = (
+            np.zeros(len(boxes)) if angles is None else np.nan_to_num(np.asarray(angles, dtype=np.float64).reshape(-1))
+        )
         if len(first) != len(boxes):
             raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        affines = np.stack([geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, first)])
+        affines = np.stack(
+            [geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, first)]
+        )
         points = self._run(gray, affines)
         for extra in range(1 + self.refine):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
@@ -179,7 +191,9 @@ class KeypointModel:
             again = np.flatnonzero((tilt > ROLL_THRESHOLD) | (extra < self.refine))
             if len(again) == 0:
                 break
-            affines = np.stack([geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again])
+            affines = np.stack(
+                [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
+            )
             points[again] = self._run(gray, affines)
             first = roll
         return points
@@ -285,7 +299,9 @@ def load_model(
     if not use_onnx:
         return model.use_torch()
     if model.onnx_path is None and not _has_torch():
-        raise WeightsError(f"{path}: no {path.stem}.onnx beside it, and exporting one needs PyTorch: pip install 'fkp[train]'")
+        raise WeightsError(
+            f"{path}: no {path.stem}.onnx beside it, and exporting one needs PyTorch: pip install 'fkp[train]'"
+        )
     model.use_onnx(threads=threads)
     if model.onnx_path is not None:
         _check_pair(model, path)

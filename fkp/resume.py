@@ -57,8 +57,12 @@ def validate_config(config: TrainConfig) -> None:
     Raises:
         ConfigError: a size or count below 1, a fraction outside its range, or an unknown device.
     """
-    at_least_one = {"epochs": config.epochs, "batch_size": config.batch_size, "threads": config.threads,
-                    "input_size": config.input_size}
+    at_least_one = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "threads": config.threads,
+        "input_size": config.input_size,
+    }
     if config.limit is not None:
         at_least_one["limit"] = config.limit
     for name, value in at_least_one.items():
@@ -96,8 +100,12 @@ def rng_state(generator: torch.Generator) -> dict[str, Any]:
     keys = np.asarray(keys)  # a str only in the non-legacy form
     return {
         "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": position,
-                  "has_gauss": has_gauss, "cached": cached},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": position,
+            "has_gauss": has_gauss,
+            "cached": cached,
+        },
         "torch": torch.get_rng_state(),
         "loader": generator.get_state(),
     }
@@ -135,7 +143,9 @@ def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[s
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:200]}); remove it to start afresh") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({reason[:200]}); remove it to start afresh"
+        ) from None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
         raise CheckpointError(f"{path}: not an fkp training checkpoint; remove it to start afresh")
     if "rng" not in checkpoint:
@@ -186,4 +196,3 @@ class DeferredInterrupt:
         """Raise :class:`KeyboardInterrupt` if Ctrl-C was pressed since the last check."""
         if self.requested:
             raise KeyboardInterrupt
-

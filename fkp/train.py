@@ -65,7 +65,9 @@ class TrainConfig:
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 2)  # times each set's images appear per epoch, in `data` order (default 1)
-    labels: Literal["300w", "udacity"] = "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
+    labels: Literal["300w", "udacity"] = (
+        "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
+    )
     input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
     epochs: int = 80  # upper bound; early stopping may end sooner
     batch_size: int = 32
@@ -478,8 +480,14 @@ def train(
                     batches = iter(train_loader)
                 skip_steps = 0
                 net.train()
-                bar = tqdm(batches, total=len(train_loader), initial=len(losses),
-                           desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+                bar = tqdm(
+                    batches,
+                    total=len(train_loader),
+                    initial=len(losses),
+                    desc=f"epoch {epoch + 1}/{config.epochs}",
+                    disable=not progress,
+                    leave=False,
+                )
                 for crops, targets in bar:
                     crops = crops.to(device, memory_format=torch.channels_last)
                     targets = targets.to(device)
@@ -509,7 +517,8 @@ def train(
                 if val_nme < result.best_val_nme:
                     result.best_val_nme, result.best_epoch = val_nme, epoch + 1
                     KeypointModel(net, model_config, config.box_scale).save(
-                        out_dir / "best.safetensors", extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels}
+                        out_dir / "best.safetensors",
+                        extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels},
                     )
                 losses = []
                 save(epoch)

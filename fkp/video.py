@@ -205,4 +205,3 @@ def annotate_video(
     seconds = time.perf_counter() - start
     runs = frames if follow is None else follow.detector_runs
     return VideoStats(frames, faces_found, seconds, faces_found / seconds if seconds > 0 else 0.0, runs)
-

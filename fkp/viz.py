@@ -217,8 +217,14 @@ def _draw_layout(points: np.ndarray, ax: Axes, labelled: np.ndarray, fontsize: f
     for index in labelled:
         dx, dy = directions[index] * 0.9 * fontsize
         ax.annotate(
-            str(index), points[index], xytext=(dx, -dy), textcoords="offset points",  # y down in data, up in points
-            ha="center", va="center", fontsize=fontsize, zorder=4,
+            str(index),
+            points[index],
+            xytext=(dx, -dy),
+            textcoords="offset points",  # y down in data, up in points
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            zorder=4,
         )
     ax.set_aspect("equal")
     ax.set_xticks([])

@@ -237,9 +237,7 @@ def crop_face(image: np.ndarray, pts_points: np.ndarray) -> tuple[np.ndarray, np
     return np.ascontiguousarray(crop), mapped
 
 
-def points_in_crop(
-    keypoints: np.ndarray, bounds: tuple[int, int, int, int], size: tuple[int, int]
-) -> np.ndarray:
+def points_in_crop(keypoints: np.ndarray, bounds: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
     """Map points of a photo into its crop, resized, with the pixel-centre convention of Pillow's resize.
 
     Edges map to edges and pixel centres to pixel centres: ``x' = (x - left + 0.5) * w' / w - 0.5``,

@@ -33,9 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     download.add_argument("--dir", type=Path, help=_DIR_HELP)
-    download.add_argument(
-        "--force", action="store_true", help="download again and replace the data set in the folder"
-    )
+    download.add_argument("--force", action="store_true", help="download again and replace the data set in the folder")
     download.set_defaults(handler=_download)
 
     verify = actions.add_parser(

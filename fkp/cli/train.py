@@ -40,7 +40,11 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         hint = hints[spec.name]
         if spec.name == "data":
             parser.add_argument(
-                "--data", "--data-dir", nargs="+", default=spec.default, metavar="NAME_OR_DIR",
+                "--data",
+                "--data-dir",
+                nargs="+",
+                default=spec.default,
+                metavar="NAME_OR_DIR",
                 help="training sets: 'udacity' ($FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then "
                 "./data/faces-300w), or folders in the same layout",
             )
@@ -102,10 +106,15 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     parser.add_argument(
-        "--data", "--data-dir", dest="data_dir", metavar="NAME_OR_DIR",
+        "--data",
+        "--data-dir",
+        dest="data_dir",
+        metavar="NAME_OR_DIR",
         help="'udacity' (the default: $FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then ./data/faces-300w) or a folder",
     )
-    parser.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)")
+    parser.add_argument(
+        "--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)"
+    )
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
     parser.set_defaults(handler=_evaluate)
 
@@ -121,7 +130,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    check_output(args.json_path, [args.model or default_weights_path()], what="--json")  # before the evaluation, not after it
+    check_output(
+        args.json_path, [args.model or default_weights_path()], what="--json"
+    )  # before the evaluation, not after it
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
@@ -153,5 +164,7 @@ def _export(args: argparse.Namespace) -> int:
     except WeightsError as error:
         raise CommandError(str(error)) from error
     export_onnx(model, args.onnx)
-    print(f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)")
+    print(
+        f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)"
+    )
     return 0
