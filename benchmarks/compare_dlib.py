@@ -9,10 +9,11 @@ up to 8%; a detector's missed faces are left out of its row and counted in "foun
 
 1. 300-W common (554 real photos: LFPW and HELEN test sets), overall and per subset: dlib given
    its own HOG detector's box; fkp given the box of the labelled points, on all faces and on the
-   faces dlib's detector finds; fkp given the Haar detector's box.
+   faces dlib's detector finds; fkp given the YuNet detector's box (and its roll) and the Haar
+   detector's box. YuNet needs its model file (``FKP_MODELS_DIR`` or ``fkp models download``).
 2. The course's YouTube test split (770 frames): dlib with its HOG boxes, with the mean offset
    between its labelling convention and this set's learned on the training split, and fkp with
-   ground-truth and Haar boxes (fkp is scored in the set's own convention, see fkp.conventions).
+   ground-truth, YuNet and Haar boxes (fkp is scored in the set's own convention, see fkp.conventions).
 3. Rolled heads: every test photo turned by 0-180 degrees, fkp given the box of the turned
    points; dlib's HOG pipeline on the same photos for comparison.
 4. Time per face, warm, one face per call, median: fkp and dlib on the same 300-W faces and boxes.
@@ -40,6 +41,7 @@ from fkp.evaluate import evaluate, matching_detection
 from fkp.geometry import keypoints_box, rotate_image
 
 ROTATIONS = (0, 15, 30, 45, 60, 90, 180)
+DETECTOR_NAMES = {"yunet": "YuNet", "haar": "Haar"}
 
 
 @dataclass
@@ -154,8 +156,9 @@ def main() -> None:
         figures["dlib_300w_found"] = ours["found"].tolist()
     rows.append(Row("fkp, box of the points", gt.found, gt.total, gt.report))
     rows += subset_rows("fkp", gt.errors, gt.names, subsets)
-    haar = evaluate(model, dataset=w300, boxes="haar", progress=False)
-    rows.append(Row("fkp, Haar detector's box", haar.found, haar.total, haar.report))
+    for boxes in ("yunet", "haar"):
+        found = evaluate(model, dataset=w300, boxes=boxes, progress=False)
+        rows.append(Row(f"fkp, {DETECTOR_NAMES[boxes]} detector's box", found.found, found.total, found.report))
     sections.append("300-W common test set (LFPW + HELEN test, 554 real photos)\n" + table(rows))
     figures["300w"] = [{"name": r.name.strip(), "found": r.found, "total": r.total, **r.report.as_dict()} for r in rows]
     print(sections[-1], "\n", flush=True)
@@ -169,8 +172,9 @@ def main() -> None:
         offset = ((train["truth"] - train["predicted"]) / train["boxes"][:, None, 2:3]).mean(axis=0)  # (68, 2) box sides
         corrected = ours["predicted"] + offset[None] * ours["boxes"][:, None, 2:3]
         rows.append(Row("dlib, HOG + its offset to this set learned on training", len(ours["found"]), len(youtube), metrics.report(corrected, ours["truth"])))
-    for boxes, label in (("gt", "box of the points"), ("haar", "Haar detector's box")):
+    for boxes in ("gt", "yunet", "haar"):
         result = evaluate(model, dataset=youtube, boxes=boxes, progress=False)
+        label = "box of the points" if boxes == "gt" else f"{DETECTOR_NAMES[boxes]} detector's box"
         rows.append(Row(f"fkp, {label}", result.found, result.total, result.report))
     sections.append("YouTube test split (770 frames; every person also in training)\n" + table(rows))
     figures["youtube"] = [{"name": r.name, "found": r.found, "total": r.total, **r.report.as_dict()} for r in rows]

@@ -48,7 +48,7 @@ def main() -> None:
         "parameters": sum(p.numel() for p in model.net.parameters()),
         "epochs_run": summary["epochs_run"],
         "train_minutes": round(summary["wall_seconds"] / 60, 1),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, {platform.processor() or platform.system()}",
+        "machine": f"{platform.machine()}, {config.threads} CPU thread(s), {platform.processor() or platform.system()}",
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "data_sha256": {

@@ -64,12 +64,12 @@ class TrainConfig:
 
     architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
-    data_repeats: tuple[int, ...] = (1, 2)  # times each set's images appear per epoch, in `data` order (default 1)
+    data_repeats: tuple[int, ...] = (1, 3)  # times each set's images appear per epoch, in `data` order (default 1)
     labels: Literal["300w", "udacity"] = (
         "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     )
-    input_size: int = 72  # side of the square grayscale crop fed to the network, pixels
-    epochs: int = 80  # upper bound; early stopping may end sooner
+    input_size: int = 96  # side of the square grayscale crop fed to the network, pixels
+    epochs: int = 50  # upper bound; early stopping may end sooner
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
     weight_decay: float = 1e-4
@@ -84,13 +84,13 @@ class TrainConfig:
     box_zoom: float = 0.1  # random zoom of a tight box's side, exp(uniform(-z, z))
     detector_boxes: float = 0.5  # share of samples cut around a box in a detector's style (fkp.calibration)
     rotation_degrees: float = 10.0  # standard deviation of the everyday random rotation
-    wide_rotation: float = 0.3  # share of samples turned by any angle (what the first pass meets)
+    wide_rotation: float = 0.15  # share of samples turned by any angle (what the first pass meets)
     upright: float = 0.2  # share of samples turned upright by their eye line (what the second pass meets)
     # Probability of a horizontal flip (points reordered with MIRROR), used only on the data sets
     # whose labels are mirror-consistent (see MIRROR_TOLERANCE): 300-W yes, the Udacity set no.
     flip: float = 0.5
-    photometric: float = 0.5  # share of samples with random gamma, contrast, blur and noise
-    occlusion: float = 0.2  # share of samples with a random block hiding part of the face
+    photometric: float = 0.3  # share of samples with random gamma, contrast, blur and noise
+    occlusion: float = 0.1  # share of samples with a random block hiding part of the face
     limit: int | None = None  # use only this many training images (smoke runs)
     seed: int = 0
     threads: int = 2  # torch CPU threads
