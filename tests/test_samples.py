@@ -17,3 +17,17 @@ def test_without_scikit_image_a_sample_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "skimage", None)  # as on a core install
     with pytest.raises(samples.SampleUnavailableError, match="pip install scikit-image"):
         samples.astronaut()
+
+
+def test_fkp_detect_without_scikit_image_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from fkp.cli import main
+
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    monkeypatch.setenv("FKP_MODELS_DIR", str(tmp_path))  # no YuNet file: the Haar hint must not come first
+    monkeypatch.chdir(tmp_path)
+    assert main(["detect"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "pip install scikit-image" in lines[0]
+    assert not (tmp_path / "fkp_demo.png").exists()

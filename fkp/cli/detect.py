@@ -309,6 +309,16 @@ def _progress(jobs: list[_Job], show: bool) -> Iterator[_Job]:
     yield from tqdm(jobs, unit="image", desc="fkp detect", file=sys.stderr)
 
 
+def _sample_photo() -> np.ndarray:
+    """The demo's photo (scikit-image's astronaut), or a one-line :class:`CommandError` without it."""
+    from fkp.samples import SampleUnavailableError, astronaut
+
+    try:
+        return astronaut()
+    except SampleUnavailableError as error:
+        raise CommandError(str(error)) from error
+
+
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``fkp detect``."""
     from fkp.annotate import draw_faces
@@ -331,6 +341,7 @@ def run_detect(args: argparse.Namespace) -> int:
         except _UsageError as error:
             print(f"fkp detect: error: {error}", file=sys.stderr)
             return 2
+    sample = _sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
     detector = build_detector(args)
     model = load_model_for(args) if jobs else None
     to_stdout = args.json == "-"
@@ -338,15 +349,8 @@ def run_detect(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for job in _progress(jobs, show=len(jobs) > 1):
         try:
-            if job.path is None:
-                from fkp.samples import SampleUnavailableError, astronaut
-
-                try:
-                    image = astronaut()
-                except SampleUnavailableError as error:
-                    raise CommandError(str(error)) from error
-            else:
-                image = load_image(job.path)
+            image = load_image(job.path) if job.path is not None else sample
+            assert image is not None  # the sample was loaded above for the job without a path
         except ImageReadError as error:
             _record_error(report, job.name, error.reason)
             continue
