@@ -190,8 +190,11 @@ class KeypointTracker:
                 self.model.predict(image, found.boxes[is_new], angles=None if np.isnan(angles).all() else angles),
                 np.float32,
             )
+            # Once more from the points' own box, as every later frame crops: no jump on frame two.
+            new_boxes, new_angles = face_boxes(new)
+            new = np.asarray(self.model.predict(image, new_boxes, angles=new_angles), np.float32)
             points = np.concatenate([points, new]) if len(points) else new
             scores = scores + [None if np.isnan(s) else float(s) for s in found.scores[is_new]]
-            boxes = np.concatenate([boxes, found.boxes[is_new]])
-            angles = np.concatenate([angles, np.full(int(is_new.sum()), np.nan, np.float32)])
+            boxes = np.concatenate([boxes, new_boxes])
+            angles = np.concatenate([angles, new_angles])
         return points.reshape(-1, NUM_KEYPOINTS, 2), scores, boxes.reshape(-1, 4), angles
