@@ -23,7 +23,8 @@ from importlib import resources
 import numpy as np
 
 from fkp.geometry import keypoints_roll
-from fkp.landmarks import LEFT_EYE_OUTER, NUM_KEYPOINTS, RIGHT_EYE_OUTER
+from fkp.landmarks import NUM_KEYPOINTS
+from fkp.metrics import interocular_distance
 
 CONVENTIONS: tuple[str, ...] = ("300w", "udacity")
 """Known labelling conventions. ``"300w"`` is the one every shipped model predicts."""
@@ -33,7 +34,7 @@ TABLE_FILE = "label_conventions.json"
 def _frame(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """cos and sin of each face's roll and its eye distance, shaped (N, 1) for broadcasting."""
     theta = np.deg2rad(keypoints_roll(keypoints))[..., None]
-    eyes = np.linalg.norm(keypoints[..., LEFT_EYE_OUTER, :] - keypoints[..., RIGHT_EYE_OUTER, :], axis=-1)[..., None]
+    eyes = interocular_distance(keypoints)[..., None]
     return np.cos(theta), np.sin(theta), np.maximum(eyes, 1e-6)
 
 

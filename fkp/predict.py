@@ -125,12 +125,16 @@ class KeypointModel:
     def __repr__(self) -> str:
         return f"KeypointModel({self.config.architecture}, input {self.input_size}px, backend={self.backend})"
 
-    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cut the model's input crops out of ``image``.
+    def crops(
+        self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cut the model's first-pass input crops out of ``image``.
 
         Args:
             image: (H, W, 3) uint8 RGB, or (H, W) uint8 grayscale.
             boxes: (N, 4) face boxes x, y, w, h in pixels.
+            angles: optional (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`):
+                each crop is turned so that such a face appears upright.
 
         Returns:
             (N, S, S) uint8 grayscale crops and their (N, 2, 3) image -> crop affine maps.
@@ -138,17 +142,16 @@ class KeypointModel:
         image = np.asarray(image)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        affines = (
-            np.stack([geometry.box_affine(box, self.input_size, self.box_scale) for box in boxes])
-            if len(boxes)
-            else np.zeros((0, 2, 3))
-        )
-        crops = (
-            np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines])
-            if len(boxes)
-            else np.zeros((0, self.input_size, self.input_size), np.uint8)
-        )
-        return crops, affines
+        angles = np.zeros(len(boxes)) if angles is None else angles
+        affines = np.array(
+            [geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, angles)]
+        ).reshape(-1, 2, 3)
+        return self._warp(gray, affines), affines
+
+    def _warp(self, gray: np.ndarray, affines: np.ndarray) -> np.ndarray:
+        """(N, S, S) uint8 crops of a grayscale image, one per (N, 2, 3) image -> crop map."""
+        crops = [geometry.warp_crop(gray, affine, self.input_size) for affine in affines]
+        return np.array(crops, dtype=np.uint8).reshape(-1, self.input_size, self.input_size)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S) uint8 crops -> (N, 68, 2) points in normalised crop coordinates [-1, 1]."""
@@ -181,10 +184,8 @@ class KeypointModel:
         if len(first) != len(boxes):
             raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        affines = np.stack(
-            [geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, first)]
-        )
-        points = self._run(gray, affines)
+        crops, affines = self.crops(gray, boxes, first)
+        points = geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
         for extra in range(1 + self.refine):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
             tilt = np.abs((roll - first + 180.0) % 360.0 - 180.0)  # roll left in the crop
@@ -200,8 +201,7 @@ class KeypointModel:
 
     def _run(self, gray: np.ndarray, affines: np.ndarray) -> np.ndarray:
         """Cut the crops that (N, 2, 3) ``affines`` describe and return their points in image pixels."""
-        crops = np.stack([geometry.warp_crop(gray, affine, self.input_size) for affine in affines])
-        return geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
+        return geometry.crop_to_image(self.predict_crops(self._warp(gray, affines)), affines, self.input_size)
 
     def save(
         self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False, onnx: bool = True
