@@ -27,6 +27,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,10 @@ class Row:
 
     def line(self) -> str:
         r = self.report
-        return (f"{self.name:52s} {self.found:4d}/{self.total:<4d} {r.mean_nme:8.2%} {r.median_nme:8.2%} "
-                f"{r.failure_rate:8.1%} {r.auc:7.3f}")
+        return (
+            f"{self.name:52s} {self.found:4d}/{self.total:<4d} {r.mean_nme:8.2%} {r.median_nme:8.2%} "
+            f"{r.failure_rate:8.1%} {r.auc:7.3f}"
+        )
 
 
 HEADER = f"{'method':52s} {'found':>9s} {'mean NME':>8s} {'median':>8s} {'fail@8%':>8s} {'AUC@8%':>7s}"
@@ -102,7 +105,12 @@ class Dlib:
             predicted.append(self.predict(image, detections[match]))
             truth.append(points)
             boxes.append(detections[match])
-        return {"found": np.array(found, int), "predicted": np.array(predicted), "truth": np.array(truth), "boxes": np.array(boxes)}
+        return {
+            "found": np.array(found, int),
+            "predicted": np.array(predicted),
+            "truth": np.array(truth),
+            "boxes": np.array(boxes),
+        }
 
 
 def subset_rows(label: str, errors: np.ndarray, names: list[str], total_by_subset: dict[str, int]) -> list[Row]:
@@ -113,17 +121,27 @@ def subset_rows(label: str, errors: np.ndarray, names: list[str], total_by_subse
     ]
 
 
-def warm_ms(call, faces: list[tuple[np.ndarray, np.ndarray]], repeats: int = 3) -> float:
-    """Median milliseconds of ``call(image, box)`` over ``faces``, each called ``repeats`` times, warm."""
+def interleaved_ms(
+    calls: dict[str, Callable], faces: list[tuple[np.ndarray, np.ndarray]], repeats: int = 3
+) -> dict[str, float]:
+    """Median milliseconds of each ``call(image, box)`` over ``faces``, each face ``repeats`` times, warm.
+
+    The calls take turns face by face, in a shuffled order, so that whatever else the machine is
+    doing slows them alike.
+    """
     for image, box in faces[:10]:
-        call(image, box)
-    times = []
+        for call in calls.values():
+            call(image, box)
+    rng = np.random.default_rng(0)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
     for _ in range(repeats):
         for image, box in faces:
-            start = time.perf_counter()
-            call(image, box)
-            times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+            for k in rng.permutation(len(names)):
+                start = time.perf_counter()
+                calls[names[k]](image, box)
+                times[names[k]].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(values)) for name, values in times.items()}
 
 
 def main() -> None:
@@ -135,6 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     model = fkp.load_model(args.model, threads=1)
+    float_model = None
+    if model.weights_path is not None and importlib.util.find_spec("torch") is not None:
+        # The same weights run as a float32 ONNX graph (exported from the safetensors file), for
+        # the accuracy and the time that int8 quantisation (fkp.quantize) trades.
+        float_model = fkp.load_model(model.weights_path, backend="torch").use_onnx(threads=1)
     dlib = None if args.no_dlib else Dlib()
     w300 = FacialKeypointsDataset("300w", "test").preload(progress=False)  # rows time predictors, not decoding
     youtube = FacialKeypointsDataset("udacity", "test").preload(progress=False)
@@ -148,15 +171,32 @@ def main() -> None:
     if dlib is not None:
         ours = dlib.run(w300, desc="dlib on 300-W")
         dlib_errors = metrics.nme(ours["predicted"], ours["truth"])
-        rows.append(Row("dlib, its HOG detector's box", len(dlib_errors), len(w300), metrics.report(ours["predicted"], ours["truth"])))
+        rows.append(
+            Row(
+                "dlib, its HOG detector's box",
+                len(dlib_errors),
+                len(w300),
+                metrics.report(ours["predicted"], ours["truth"]),
+            )
+        )
         rows += subset_rows("dlib", dlib_errors, [w300.names[i] for i in ours["found"]], subsets)
         found_names = {w300.names[i] for i in ours["found"]}
         same = np.array([name in found_names for name in gt.names])
-        rows.append(Row("fkp, box of the points, on the faces dlib finds", int(same.sum()), len(w300), metrics.summarize(gt.errors[same])))
+        rows.append(
+            Row(
+                "fkp, box of the points, on the faces dlib finds",
+                int(same.sum()),
+                len(w300),
+                metrics.summarize(gt.errors[same]),
+            )
+        )
         figures["dlib_300w_found"] = ours["found"].tolist()
         dlib_boxes = dict(zip(ours["found"].tolist(), ours["boxes"]))  # for the timing in table 4
     rows.append(Row("fkp, box of the points", gt.found, gt.total, gt.report))
     rows += subset_rows("fkp", gt.errors, gt.names, subsets)
+    if float_model is not None:
+        exact = evaluate(float_model, dataset=w300, boxes="gt", progress=False)
+        rows.append(Row("fkp, float32 network, box of the points", exact.found, exact.total, exact.report))
     for boxes in ("yunet", "haar"):
         found = evaluate(model, dataset=w300, boxes=boxes, progress=False)
         rows.append(Row(f"fkp, {DETECTOR_NAMES[boxes]} detector's box", found.found, found.total, found.report))
@@ -168,11 +208,27 @@ def main() -> None:
     rows = []
     if dlib is not None:
         ours = dlib.run(youtube, desc="dlib on YouTube")
-        rows.append(Row("dlib, its HOG detector's box", len(ours["found"]), len(youtube), metrics.report(ours["predicted"], ours["truth"])))
+        rows.append(
+            Row(
+                "dlib, its HOG detector's box",
+                len(ours["found"]),
+                len(youtube),
+                metrics.report(ours["predicted"], ours["truth"]),
+            )
+        )
         train = dlib.run(FacialKeypointsDataset("udacity", "training").preload(progress=False), desc="dlib offset")
-        offset = ((train["truth"] - train["predicted"]) / train["boxes"][:, None, 2:3]).mean(axis=0)  # (68, 2) box sides
+        offset = ((train["truth"] - train["predicted"]) / train["boxes"][:, None, 2:3]).mean(
+            axis=0
+        )  # (68, 2) box sides
         corrected = ours["predicted"] + offset[None] * ours["boxes"][:, None, 2:3]
-        rows.append(Row("dlib, HOG + its offset to this set learned on training", len(ours["found"]), len(youtube), metrics.report(corrected, ours["truth"])))
+        rows.append(
+            Row(
+                "dlib, HOG + its offset to this set learned on training",
+                len(ours["found"]),
+                len(youtube),
+                metrics.report(corrected, ours["truth"]),
+            )
+        )
     for boxes in ("gt", "yunet", "haar"):
         result = evaluate(model, dataset=youtube, boxes=boxes, progress=False)
         label = "box of the points" if boxes == "gt" else f"{DETECTOR_NAMES[boxes]} detector's box"
@@ -182,7 +238,9 @@ def main() -> None:
     print(sections[-1], "\n", flush=True)
 
     # 3. Rolled heads.
-    lines = [f"{'turned by':>10s} {'fkp 300-W':>10s} {'fail':>6s} {'fkp YouTube':>12s} {'fail':>6s} {'dlib HOG 300-W found / NME':>28s}"]
+    lines = [
+        f"{'turned by':>10s} {'fkp 300-W':>10s} {'fail':>6s} {'fkp YouTube':>12s} {'fail':>6s} {'dlib HOG 300-W found / NME':>28s}"
+    ]
     rotation_figures = []
     for degrees in ROTATIONS:
         a = evaluate(model, dataset=w300, boxes="gt", rotation=degrees, progress=False)
@@ -195,9 +253,13 @@ def main() -> None:
             dlib_text = f"{len(ours['found']):>4d}/{len(w300)} {dlib_nme:7.2%}"
             entry["dlib_300w_found"], entry["dlib_300w_mean_nme"] = len(ours["found"]), float(dlib_nme)
         rotation_figures.append(entry)
-        lines.append(f"{degrees:>8d}° {a.report.mean_nme:10.2%} {a.report.failure_rate:6.1%} {b.report.mean_nme:12.2%} "
-                     f"{b.report.failure_rate:6.1%} {dlib_text:>28s}")
-    sections.append("Rolled heads: photos turned in the image plane, fkp given the box of the turned points\n" + "\n".join(lines))
+        lines.append(
+            f"{degrees:>8d}° {a.report.mean_nme:10.2%} {a.report.failure_rate:6.1%} {b.report.mean_nme:12.2%} "
+            f"{b.report.failure_rate:6.1%} {dlib_text:>28s}"
+        )
+    sections.append(
+        "Rolled heads: photos turned in the image plane, fkp given the box of the turned points\n" + "\n".join(lines)
+    )
     figures["rotation"] = rotation_figures
     print(sections[-1], "\n", flush=True)
 
@@ -206,18 +268,25 @@ def main() -> None:
         faces = [(w300.image(i), box) for i, box in list(dlib_boxes.items())[:200]]
     else:
         faces = [(w300.image(i), keypoints_box(w300.keypoints[i])) for i in range(200)]
-    timing = {"fkp": warm_ms(lambda image, box: model.predict(image, box[None]), faces)}
+    turned = [
+        rotate_image(image, np.array([[box[0], box[1]], [box[0] + box[2], box[1] + box[3]]]), 45)
+        for image, box in faces
+    ]
+    turned_faces = [(image, keypoints_box(corners)) for image, corners in turned]
+    calls: dict[str, Callable] = {"fkp": lambda image, box: model.predict(image, box[None])}
+    if float_model is not None:
+        calls["fkp, float32 network"] = lambda image, box: float_model.predict(image, box[None])
     if dlib is not None:
-        timing["dlib"] = warm_ms(dlib.predict, faces)
-    turned = [rotate_image(image, np.array([[box[0], box[1]], [box[0] + box[2], box[1] + box[3]]]), 45) for image, box in faces]
-    timing["fkp, photos turned 45 deg (two passes)"] = warm_ms(
-        lambda image, box: model.predict(image, box[None]), [(image, keypoints_box(corners)) for image, corners in turned]
-    )
+        calls["dlib"] = dlib.predict
+    timing = interleaved_ms(calls, faces)
+    timing["fkp, photos turned 45 deg (two passes)"] = interleaved_ms({"fkp": calls["fkp"]}, turned_faces)["fkp"]
     lines = [f"{name}: {value:.2f} ms per face" for name, value in timing.items()]
     if "dlib" in timing:
         lines.append(f"fkp / dlib: {timing['fkp'] / timing['dlib']:.2f}x")
-    sections.append(f"Time per face, one thread, warm, one face per call, median over {len(faces)} 300-W faces x 3, "
-                    f"the same boxes for both ({platform.machine()})\n" + "\n".join(lines))
+    sections.append(
+        f"Time per face, one thread, warm, one face per call, median over {len(faces)} 300-W faces x 3, "
+        f"the same boxes for both ({platform.machine()})\n" + "\n".join(lines)
+    )
     figures["ms_per_face"] = timing
     print(sections[-1], flush=True)
 

@@ -4,7 +4,9 @@
 
 Copies ``RUN/best.safetensors`` to ``fkp/weights/default.safetensors``, writes
 ``fkp/weights/default.onnx`` beside it (:meth:`fkp.predict.KeypointModel.save`: the network read
-back from the new file, exported, with that file's sha256 in its metadata), and records its
+back from the new file, exported, with that file's sha256 in its metadata), quantises that ONNX
+graph to int8 (:func:`fkp.quantize.quantize_onnx`, calibrated on crops of the training sets' faces
+as the model cuts them; ``--float`` keeps it float32), and records its
 provenance in the weights' metadata: the training command, the run's wall time, the machine, the
 library versions and the data set's CSV checksums. ``benchmarks/compare_dlib.py --card`` then
 measures the model and writes the model card from these facts and its own figures.
@@ -19,27 +21,59 @@ import platform
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from fkp.data import csv_path, resolve_dataset
-from fkp.predict import default_weights_path, load_model
+from fkp.data import FacialKeypointsDataset, csv_path, resolve_dataset
+from fkp.geometry import keypoints_box
+from fkp.predict import KeypointModel, default_weights_path, load_model
+from fkp.quantize import quantize_onnx
 from fkp.train import TrainConfig
+from fkp.utils import atomic_write_bytes
+
+CALIBRATION_FACES = 256
+"""Faces per training set whose crops calibrate the int8 activation ranges."""
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def calibration_crops(model: KeypointModel, sets: tuple[str, ...], seed: int = 0) -> np.ndarray:
+    """(M, S, S) uint8 crops of training faces, cut around their tight boxes as ``model.predict`` cuts them."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for name in sets:
+        dataset = FacialKeypointsDataset(name, "training")
+        for index in rng.choice(len(dataset), size=min(CALIBRATION_FACES, len(dataset)), replace=False):
+            box = keypoints_box(dataset.keypoints[int(index)])
+            crops.append(model.crops(dataset.image(int(index)), box[None])[0][0])
+    return np.stack(crops)
+
+
+def read_train_config(run: Path) -> TrainConfig:
+    """The run's settings: from ``last.pt``, or from ``train_config.json`` (the TrainConfig fields
+    that differ from the defaults) for a run whose checkpoint stayed on the machine that trained it."""
+    if (run / "last.pt").exists():
+        checkpoint = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+        return TrainConfig.from_dict(checkpoint["train_config"])
+    return TrainConfig.from_dict(json.loads((run / "train_config.json").read_text()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="the training run's folder (holds best.safetensors, last.pt, log.csv)")
     parser.add_argument("--command", default="fkp train --out-dir runs/default", help="the command that trained it")
+    parser.add_argument("--machine", help="what trained it, in words (default: this machine, the run's threads)")
+    parser.add_argument("--note", help="anything else the model card should say about the training run")
+    parser.add_argument("--python", default=sys.version.split()[0], help="Python version that trained it")
+    parser.add_argument("--torch", default=torch.__version__, help="torch version that trained it")
+    parser.add_argument("--float", action="store_true", help="keep the ONNX twin float32 (no int8 quantisation)")
     args = parser.parse_args()
 
-    model = load_model(args.run / "best.safetensors")
-    checkpoint = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
+    model = load_model(args.run / "best.safetensors", backend="torch")
     summary = json.loads((args.run / "summary.json").read_text())
-    config = TrainConfig.from_dict(checkpoint["train_config"])
+    config = read_train_config(args.run)
     provenance = {
         **model.metadata,
         "train_command": args.command,
@@ -48,19 +82,30 @@ def main() -> None:
         "parameters": sum(p.numel() for p in model.net.parameters()),
         "epochs_run": summary["epochs_run"],
         "train_minutes": round(summary["wall_seconds"] / 60, 1),
-        "machine": f"{platform.machine()}, {config.threads} CPU thread(s), {platform.processor() or platform.system()}",
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        "machine": args.machine
+        or f"{platform.machine()}, {config.threads} CPU thread(s), {platform.processor() or platform.system()}",
+        **({"train_note": args.note} if args.note else {}),
+        "python": args.python,
+        "torch": args.torch,
         "data_sha256": {
-            f"{name} {split}": sha256(csv_path(resolve_dataset(name), split)) for name in config.data for split in ("training", "test")
+            f"{name} {split}": sha256(csv_path(resolve_dataset(name), split))
+            for name in config.data
+            for split in ("training", "test")
         },
     }
     model.metadata = provenance
     target = default_weights_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save(target, half=True)
-    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
-          f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training")
+    onnx_path = target.with_suffix(".onnx")
+    if not args.float:
+        shipped = load_model(target, backend="torch")
+        atomic_write_bytes(onnx_path, quantize_onnx(onnx_path.read_bytes(), calibration_crops(shipped, config.data)))
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, {'float32' if args.float else 'int8'})")
+    print(
+        f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
+        f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training"
+    )
 
 
 if __name__ == "__main__":

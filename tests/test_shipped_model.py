@@ -12,6 +12,7 @@ from fkp.data import FacialKeypointsDataset
 from fkp.geometry import keypoints_box
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import default_weights_path
+from fkp.quantize import QUANTIZED_KEY
 
 
 def test_the_default_model_ships_small_and_loads_without_pickle():
@@ -38,18 +39,23 @@ def test_the_shipped_onnx_model_is_made_from_the_shipped_weights_and_agrees_with
     onnx_path = default_weights_path().with_suffix(".onnx")
     model = fkp.load_model()
     assert model.backend == "onnx" and model.onnx_path == onnx_path  # checked against the weights' sha256
-    reference = fkp.load_model(backend="torch")  # the PyTorch network built from default.safetensors
+    metadata = model._onnx_session.get_modelmeta().custom_metadata_map
+    assert metadata.get(QUANTIZED_KEY) == "int8"  # the shipped twin is the int8 graph (fkp.quantize)
+    reference = fkp.load_model(backend="torch")  # the float PyTorch network built from default.safetensors
     test = FacialKeypointsDataset(data_dir, "test")
+    crop_gaps, image_gaps = [], []
     for index in range(0, len(test), 97):  # eight real test faces, with detector-like loose boxes too
         truth = test.keypoints[index]
         tight = keypoints_box(truth)
         boxes = np.stack([tight, tight + np.array([-0.1, -0.25, 0.2, 0.2]) * tight[2]])
         crops, _ = model.crops(test.image(index), boxes)
         half = model.input_size / 2  # normalised -> crop pixels
-        np.testing.assert_allclose(model.predict_crops(crops) * half, reference.predict_crops(crops) * half, atol=1e-3)
-        # Whole predictions: a second, upright pass crops around the first pass's points, so the
-        # networks' 1e-5 px differences move its crop a hair and the points a little more.
-        np.testing.assert_allclose(model.predict(test.image(index), boxes), reference.predict(test.image(index), boxes), atol=2e-2)
+        crop_gaps.append(np.abs(model.predict_crops(crops) - reference.predict_crops(crops)) * half)
+        image_gaps.append(np.abs(model.predict(test.image(index), boxes) - reference.predict(test.image(index), boxes)))
+    # int8 rounding moves points by a tenth of a crop pixel on average (measured 0.08, at most 0.84).
+    crop_gap, image_gap = np.concatenate(crop_gaps), np.concatenate(image_gaps)
+    assert crop_gap.mean() < 0.2 and crop_gap.max() < 2.0
+    assert image_gap.mean() < 0.25 and image_gap.max() < 3.0
 
 
 def test_fkp_evaluate_writes_a_json_report(data_dir, tmp_path, capsys):
@@ -81,7 +87,6 @@ def test_a_wrong_model_file_is_one_clear_line(tmp_path, capsys):
     assert main(["export", "--model", str(bad), "--onnx", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.safetensors" in err[0]
-
 
 
 @pytest.mark.parametrize("degrees", [0, 45, 90, 180])
