@@ -73,7 +73,7 @@ def test_annotate_video_writes_every_frame(tmp_path, still_face_video: str, dete
     assert stats.seconds > 0 and stats.faces_per_second == pytest.approx(stats.faces / stats.seconds)
     frames = read_video(output)
     assert len(frames) == FRAMES and frames[0].shape == (SIDE, SIDE, 3)
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_render_hook_gets_every_frame_and_its_faces(tmp_path, still_face_video: str, detector) -> None:
@@ -131,7 +131,7 @@ def test_max_frames_and_a_render_of_the_wrong_size(tmp_path, still_face_video: s
             model=NoisyMeanShapeModel(),
             progress=False,
         )
-    assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+    assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*"))
 
 
 def test_unreadable_videos_raise_naming_the_file(tmp_path, detector) -> None:

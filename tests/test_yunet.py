@@ -148,7 +148,9 @@ def test_a_corrupt_file_is_refused(no_models: Path) -> None:
     assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector) and "corrupt" in lines[0]
 
 
-def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(no_models: Path, monkeypatch, tmp_path, capfd) -> None:
+def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(
+    no_models: Path, monkeypatch, tmp_path, capfd
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(fkp.detect, "default_model", lambda: MeanShapeModel())
     assert main(["detect", "--detector", "yunet"]) == 1
@@ -218,7 +220,6 @@ def test_cli_download_without_network_says_so(dead_url: str, tmp_path, capfd) ->
 def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsys) -> None:
     url, _ = _served(http_dir, (Path(__file__).parent / "conftest.py").read_bytes())
     monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
-    monkeypatch.delenv("FKP_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert find_yunet() == tmp_path / "xdg" / "fkp" / "models" / YUNET_FILE
     assert main(["models", "download", "--url", url]) == 1  # not YuNet's bytes: refused, nothing kept
