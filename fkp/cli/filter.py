@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from fkp.cli import CommandError
-from fkp.cli.detect import (
+from fkp.cli.common import (
     WRITABLE_SUFFIXES,
+    CommandError,
     add_detection_options,
     add_tracking_options,
     annotate_video_from_args,
@@ -36,6 +36,7 @@ from fkp.cli.detect import (
     load_model_for,
     non_negative_float,
     positive_int,
+    sample_photo,
     write_image,
 )
 from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
@@ -134,9 +135,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
     from fkp.images import ImageReadError, load_image
 
     if args.path is None:
-        from fkp.samples import astronaut
-
-        image, default_output = astronaut(), Path(f"fkp_{label}.png")
+        image, default_output = sample_photo(), Path(f"fkp_{label}.png")
     else:
         try:
             image = load_image(args.path)

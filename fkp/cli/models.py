@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fkp.cli import CommandError
+from fkp.cli.common import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
