@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny fake data set archive and a local HTTP server to download it from."""
+"""Shared fixtures: a tiny fake data set archive, a local HTTP server to download it from, and a stub
+keypoint model (the schematic face stretched over each box) for tests that need no trained model."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fkp.landmarks import NUM_KEYPOINTS
+from fkp.landmarks import NUM_KEYPOINTS, mean_shape_diagram
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,27 @@ def models_dir() -> Path:
     path = Path(value)
     assert (path / YUNET_FILE).is_file(), f"{MODELS_DIR_ENV}={value} does not hold {YUNET_FILE}"
     return path
+
+
+class MeanShapeModel:
+    """Stub keypoint model: the schematic mean face stretched over each box, plus seeded noise if
+    asked (a jittery model); counts its calls and records the angles it is given."""
+
+    def __init__(self, noise: float = 0.0) -> None:
+        self.noise = noise
+        self.rng = np.random.default_rng(0)
+        self.calls = 0
+        self.angles: list[np.ndarray | None] = []
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+        self.calls += 1
+        self.angles.append(angles)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        points = boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
+        return points + self.rng.normal(0.0, self.noise, size=points.shape) if self.noise else points
+
+
+@pytest.fixture
+def mean_shape_model() -> type[MeanShapeModel]:
+    """The stub model's class: a test makes as many as it needs, ``mean_shape_model(noise=2.0)``."""
+    return MeanShapeModel
