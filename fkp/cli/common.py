@@ -118,17 +118,28 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_tracking_options(parser: argparse.ArgumentParser) -> None:
-    """``--detect-every`` and ``--no-tracking``, shared by ``fkp video`` and ``fkp filter``."""
+def add_video_options(parser: argparse.ArgumentParser, also_photos: bool = False) -> None:
+    """``--smoothing``, ``--max-frames``, ``--detect-every`` and ``--no-tracking``: the options of
+    :func:`annotate_video_from_args`, shared by ``fkp video`` and ``fkp filter`` (``also_photos``:
+    the command takes photos too, so the help says these are for videos)."""
+    videos = "videos: " if also_photos else ""
+    parser.add_argument(
+        "--smoothing",
+        type=non_negative_float,
+        default=None,
+        metavar="S",
+        help=f"{videos}temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
+    )
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help=f"{videos}stop after N frames")
     parser.add_argument(
         "--detect-every",
         type=positive_int,
         default=10,
         metavar="N",
-        help="follow faces by their keypoints and run the face detector every N frames (default 10)",
+        help=f"{videos}follow faces by their keypoints and run the face detector every N frames (default 10)",
     )
     parser.add_argument(
-        "--no-tracking", action="store_true", help="run the face detector on every frame instead (slower)"
+        "--no-tracking", action="store_true", help=f"{videos}run the face detector on every frame instead (slower)"
     )
 
 
@@ -141,12 +152,11 @@ def build_detector(args: argparse.Namespace) -> Any:
     from fkp.detect import make_detector
     from fkp.yunet import ModelFileError
 
-    name = getattr(args, "detector", "auto")
     try:
         return make_detector(
-            name,
+            args.detector,
             notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
-            rotations=not getattr(args, "no_rotations", False),
+            rotations=not args.no_rotations,
             scale_factor=args.scale_factor,
             min_neighbors=args.min_neighbors,
             min_size=args.min_size,
@@ -225,7 +235,7 @@ def annotate_video_from_args(
             smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
             progress=True,
             max_frames=args.max_frames,
-            detect_every=None if getattr(args, "no_tracking", False) else getattr(args, "detect_every", 10),
+            detect_every=None if args.no_tracking else args.detect_every,
         )
     except (VideoReadError, ValueError) as error:
         raise CommandError(str(error)) from None

@@ -10,10 +10,8 @@ import argparse
 
 from fkp.cli.common import (
     add_detection_options,
-    add_tracking_options,
+    add_video_options,
     annotate_video_from_args,
-    non_negative_float,
-    positive_int,
 )
 
 
@@ -31,15 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("input", nargs="?", metavar="IN", help="video file")
     source.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file (Ctrl-C stops)")
     video.add_argument("-o", "--output", metavar="OUT", help="output video, .mp4 or .avi (default: NAME_fkp.mp4)")
-    video.add_argument(
-        "--smoothing",
-        type=non_negative_float,
-        default=None,
-        metavar="S",
-        help="temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
-    )
-    video.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-    add_tracking_options(video)
+    add_video_options(video)
     add_detection_options(video)
     video.set_defaults(handler=run_video)
 
