@@ -119,7 +119,7 @@ def test_unreadable_inputs_exit_with_code_1(tmp_path: Path, stub_model, capsys) 
     assert not (tmp_path / "out.png").exists()
 
 
-def test_a_video(tmp_path: Path, stub_model, capsys) -> None:
+def test_a_video(tmp_path: Path, stub_model, capsys, video_frames) -> None:
     frame = cv2.cvtColor(cv2.resize(samples.astronaut(), (256, 256), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
     source = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 256))
@@ -128,14 +128,7 @@ def test_a_video(tmp_path: Path, stub_model, capsys) -> None:
     writer.release()
     output = tmp_path / "clip_hat.mp4"
     assert main(["filter", str(source), "--filter", "hat", "-o", str(output), "--smoothing", "1"]) == 0
-    capture = cv2.VideoCapture(str(output))
-    frames = []
-    while True:
-        ok, picture = capture.read()
-        if not ok:
-            break
-        frames.append(picture)
-    capture.release()
+    frames = video_frames(output)
     assert len(frames) == 5
     assert all(np.abs(f.astype(int) - frame).mean() > 2 for f in frames)  # the hat is on every frame
     assert "5 frames" in capsys.readouterr().out

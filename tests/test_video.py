@@ -26,18 +26,6 @@ def write_video(path, frames: list[np.ndarray], fps: float = 10.0) -> None:
     writer.release()
 
 
-def read_video(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 @pytest.fixture(scope="module")
 def still_face_video(tmp_path_factory) -> str:
     """A 12-frame 256 x 256 video of the astronaut, not moving."""
@@ -53,20 +41,20 @@ def detector() -> HaarFaceDetector:
 
 
 def test_annotate_video_writes_every_frame(
-    tmp_path, still_face_video: str, detector: HaarFaceDetector, mean_shape_model
+    tmp_path, still_face_video: str, detector: HaarFaceDetector, mean_shape_model, video_frames
 ) -> None:
     output = tmp_path / "out.mp4"
     stats = annotate_video(still_face_video, output, detector=detector, model=mean_shape_model(), progress=False)
     assert isinstance(stats, VideoStats)
     assert stats.frames == FRAMES and stats.faces == FRAMES
     assert stats.seconds > 0 and stats.faces_per_second == pytest.approx(stats.faces / stats.seconds)
-    frames = read_video(output)
+    frames = video_frames(output)
     assert len(frames) == FRAMES and frames[0].shape == (SIDE, SIDE, 3)
     assert not list(tmp_path.glob(".*"))
 
 
 def test_render_hook_gets_every_frame_and_its_faces(
-    tmp_path, still_face_video: str, detector, mean_shape_model
+    tmp_path, still_face_video: str, detector, mean_shape_model, video_frames
 ) -> None:
     calls: list[tuple[tuple[int, ...], list[Face]]] = []
 
@@ -81,7 +69,7 @@ def test_render_hook_gets_every_frame_and_its_faces(
     annotate_video(still_face_video, output, render=render, detector=detector, model=model, progress=False)
     assert len(calls) == FRAMES
     assert all(shape == (SIDE, SIDE, 3) and len(faces) == 1 for shape, faces in calls)
-    first = read_video(output)[0]
+    first = video_frames(output)[0]
     assert first[2, SIDE // 2, 2] > 200 and first[2, SIDE // 2, 0] < 60  # BGR on disk: red stays red
 
 
