@@ -13,24 +13,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from fkp.landmarks import CLOSED_REGIONS, NUM_KEYPOINTS, REGIONS
+from fkp.landmarks import NUM_KEYPOINTS, OUTLINES, REGION_COLOURS, REGIONS, Colour
 
 if TYPE_CHECKING:
     from fkp.detect import Face
 
-Color = tuple[int, int, int]
-
-REGION_COLORS: dict[str, Color] = {
-    "jaw": (255, 196, 0),
-    "right_brow": (255, 110, 0),
-    "left_brow": (255, 110, 0),
-    "nose": (0, 190, 255),
-    "right_eye": (60, 255, 90),
-    "left_eye": (60, 255, 90),
-    "mouth": (255, 60, 170),
-}
-"""RGB colour of each region of :data:`fkp.landmarks.REGIONS`."""
-BOX_COLOR: Color = (0, 255, 0)
+BOX_COLOR: Colour = (0, 255, 0)
 """RGB colour of face boxes."""
 
 _SHIFT = 4  # OpenCV fixed-point bits: coordinates are drawn with 1/16-pixel precision
@@ -53,7 +41,7 @@ def draw_keypoints(
     keypoints: np.ndarray,
     *,
     lines: bool = True,
-    color: Color | None = None,
+    color: Colour | None = None,
     radius: float | None = None,
 ) -> np.ndarray:
     """Draw one face's 68 points, and the region outlines joining them.
@@ -61,8 +49,8 @@ def draw_keypoints(
     Args:
         image: (H, W, 3) uint8 RGB.
         keypoints: (68, 2) pixels, x then y.
-        lines: join the points of each region (eyes closed, the rest open).
-        color: one RGB colour for everything; default a colour per region (:data:`REGION_COLORS`).
+        lines: draw the outlines of :data:`fkp.landmarks.OUTLINES` (eyes and lips closed).
+        color: one RGB colour for everything; default a colour per region (:data:`fkp.landmarks.REGION_COLOURS`).
         radius: point radius in pixels; default scaled to the face size.
 
     Returns:
@@ -76,19 +64,19 @@ def draw_keypoints(
     radius = max(1.0, size / 90.0) if radius is None else radius
     thickness = max(1, round(size / 160.0))
     fixed = _fixed(keypoints)
+    if lines:
+        for outline in OUTLINES:
+            line_colour = color or REGION_COLOURS[outline.region]
+            cv2.polylines(out, [fixed[outline.points]], outline.closed, line_colour, thickness, cv2.LINE_AA, _SHIFT)
     for name, indices in REGIONS.items():
-        region_color = color or REGION_COLORS[name]
-        if lines:
-            cv2.polylines(
-                out, [fixed[indices]], name in CLOSED_REGIONS, region_color, thickness, cv2.LINE_AA, shift=_SHIFT
-            )
+        region_colour = color or REGION_COLOURS[name]
         for x, y in fixed[indices]:
-            cv2.circle(out, (int(x), int(y)), round(radius * _ONE), region_color, -1, cv2.LINE_AA, shift=_SHIFT)
+            cv2.circle(out, (int(x), int(y)), round(radius * _ONE), region_colour, -1, cv2.LINE_AA, shift=_SHIFT)
     return out
 
 
 def draw_box(
-    image: np.ndarray, box: Sequence[float] | np.ndarray, *, color: Color = BOX_COLOR, label: str | None = None
+    image: np.ndarray, box: Sequence[float] | np.ndarray, *, color: Colour = BOX_COLOR, label: str | None = None
 ) -> np.ndarray:
     """Draw a face box x, y, w, h (pixels), with an optional text label above it.
 

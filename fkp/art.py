@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fkp.images import load_image_rgba
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS, region_centre
 
 SUPERSAMPLE = 4
@@ -425,9 +426,11 @@ def load_art(
     targets: Sequence[int] | TargetRule,
     name: str | None = None,
 ) -> OverlayArt:
-    """Load your own overlay from a PNG (or any image OpenCV reads), with its anchor points.
+    """Load your own overlay from a PNG (or any image :func:`fkp.images.load_image_rgba` reads), with its
+    anchor points.
 
-    An image without an alpha channel is taken as fully opaque; a grayscale one becomes grey RGB.
+    An image without an alpha channel is taken as fully opaque; a grayscale one becomes grey RGB;
+    16-bit values are scaled to 8 bits; the EXIF orientation is applied.
 
     Args:
         path: the picture; RGBA PNG for transparency.
@@ -440,19 +443,9 @@ def load_art(
         The :class:`OverlayArt`.
 
     Raises:
-        ValueError: the file cannot be read as an image, or anchors and targets do not match.
+        fkp.images.ImageReadError: (a ValueError) the file cannot be read as an image.
+        ValueError: anchors and targets do not match.
     """
     path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ValueError(f"{path}: not an image file that OpenCV can read")
-    if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGBA)
-    elif image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
-    else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    image = load_image_rgba(path)
     return OverlayArt(image, np.asarray(anchors, np.float32), targets, name=name or path.stem)

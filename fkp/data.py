@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from fkp.images import load_image
 from fkp.landmarks import MIRROR, NUM_KEYPOINTS, REGIONS
 from fkp.utils import GET_300W_HINT, GET_DATA_HINT, resolve_300w_dir, resolve_data_dir
 
@@ -129,15 +129,13 @@ def mirror_asymmetry(keypoints: np.ndarray) -> float:
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image file by its content (whatever its extension) to (H, W, 3) uint8 RGB.
+    """Decode a data set image to (H, W, 3) uint8 RGB with the package's one decoder,
+    :func:`fkp.images.load_image` (by content, EXIF upright, 16-bit scaled, alpha dropped).
 
     Raises:
-        ValueError: the file cannot be decoded as an image.
+        fkp.images.ImageReadError: (a ValueError) the file cannot be decoded as an image.
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return load_image(path)
 
 
 class FacialKeypointsDataset(Dataset):

@@ -7,7 +7,7 @@ through :data:`REGIONS` and never writes the point count or a region's indices a
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -29,8 +29,44 @@ RIGHT_EYE_OUTER: Final[int] = 36
 LEFT_EYE_OUTER: Final[int] = 45
 NOSE_TIP: Final[int] = 30
 
-# Closed outlines are drawn as polygons; the others as open polylines.
-CLOSED_REGIONS: Final[frozenset[str]] = frozenset({"right_eye", "left_eye"})
+
+class Outline(NamedTuple):
+    """One line drawn through the points: a run of consecutive points inside one region."""
+
+    name: str  # e.g. "outer_lip"
+    region: str  # the key of REGIONS it lies in, which gives its colour
+    points: slice  # consecutive point indices, within REGIONS[region]
+    closed: bool  # drawn as a loop (the last point joined back to the first)
+
+
+OUTLINES: Final[tuple[Outline, ...]] = (
+    Outline("jaw", "jaw", slice(0, 17), False),
+    Outline("right_brow", "right_brow", slice(17, 22), False),
+    Outline("left_brow", "left_brow", slice(22, 27), False),
+    Outline("nose_bridge", "nose", slice(27, 31), False),  # ends at the nose tip, 30
+    Outline("nostrils", "nose", slice(31, 36), False),  # 31-35 under the tip, not joined to it
+    Outline("right_eye", "right_eye", slice(36, 42), True),
+    Outline("left_eye", "left_eye", slice(42, 48), True),
+    Outline("outer_lip", "mouth", slice(48, 60), True),
+    Outline("inner_lip", "mouth", slice(60, 68), True),
+)
+"""The lines every drawing of the package (:mod:`fkp.annotate` on images, :mod:`fkp.viz` in figures)
+draws through the points; no line joins two regions, the nose tip to a nostril, or the outer lip
+to the inner one."""
+
+Colour = tuple[int, int, int]
+
+REGION_COLOURS: Final[dict[str, Colour]] = {
+    "jaw": (31, 119, 180),  # matplotlib's tab10 blue
+    "right_brow": (255, 127, 14),  # orange
+    "left_brow": (188, 189, 34),  # olive
+    "nose": (44, 160, 44),  # green
+    "right_eye": (214, 39, 40),  # red
+    "left_eye": (148, 103, 189),  # purple
+    "mouth": (227, 119, 194),  # pink
+}
+"""Region name -> RGB colour (0-255) of its points and outlines, in every drawing and figure; the
+subject's right and left brows and eyes differ, so a mirrored prediction shows."""
 
 
 def _mirror_permutation() -> np.ndarray:

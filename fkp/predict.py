@@ -48,6 +48,7 @@ DEFAULT_BOX_SCALE = 1.35
 """Crop side = the box's longer side x this: room for the whole face around a tight box."""
 DEFAULT_WEIGHTS = "default.safetensors"
 FORMAT_VERSION = "1"
+"""The layout of the metadata and tensors a model file carries; a file of another version is refused on load."""
 WEIGHTS_SHA256_KEY = "fkp_weights_sha256"
 """ONNX metadata key: sha256 of the safetensors file the ONNX graph was exported from."""
 BOX_SCALE_RANGE = (1.0, 4.0)
@@ -68,8 +69,8 @@ class WeightsError(ValueError):
 class KeypointModel:
     """A keypoint network with its preprocessing: the object :func:`load_model` returns.
 
-    It runs the network with onnxruntime (:meth:`use_onnx`, what :func:`load_model` picks) or
-    with PyTorch (:meth:`use_torch`); only the PyTorch backend, :attr:`net` and :meth:`save`
+    It runs the network with PyTorch until :meth:`use_onnx` switches it to onnxruntime (what
+    :func:`load_model` picks where it can); only the PyTorch backend, :attr:`net` and :meth:`save`
     import torch.
 
     Args:
@@ -242,12 +243,6 @@ class KeypointModel:
         self._onnx_session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         return self
 
-    def use_torch(self) -> KeypointModel:
-        """Run the network with PyTorch (imports torch); returns ``self``."""
-        self.net.eval()
-        self._onnx_session = None
-        return self
-
 
 def default_weights_path() -> Path:
     """Where the shipped default model lies inside the installed package (its ONNX file is beside it)."""
@@ -297,7 +292,8 @@ def load_model(
         if use_onnx and onnx_path.is_file():
             model.onnx_path = onnx_path
     if not use_onnx:
-        return model.use_torch()
+        model.net.eval()  # reads the weights now, so that a bad file fails here and not at first use
+        return model  # a model runs with PyTorch until use_onnx
     if model.onnx_path is None and not _has_torch():
         raise WeightsError(
             f"{path}: no {path.stem}.onnx beside it, and exporting one needs PyTorch: pip install 'fkp[train]'"
@@ -337,6 +333,12 @@ def _from_metadata(path: Path, metadata: dict[str, str]) -> KeypointModel:
     """A model without a network yet, from fkp metadata (config, box_scale, info); one-line errors."""
     if metadata.get("format") != "fkp":
         raise WeightsError(f"{path}: a {path.suffix[1:]} file, but not an fkp model (no fkp metadata)")
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise WeightsError(
+            f"{path}: fkp model format version {version}, but this fkp reads version {FORMAT_VERSION} "
+            "(a model from another fkp release: use that release, or train and save it again)"
+        )
     try:
         config = config_from_dict(json.loads(metadata.get("model_config", "")))
         box_scale = float(metadata.get("box_scale", DEFAULT_BOX_SCALE))

@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, the data-folder lookup, the user cache folder, atomic writes."""
+"""Small shared helpers: seeding, the data-folder lookup, and the one atomic writer (files and folders)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ GET_300W_HINT = (
     "get 300-W from https://ibug.doc.ic.ac.uk/resources/300-W/ (research use only), then run "
     "fkp data prepare-300w SRC --dir data/faces-300w (or set FKP_300W_DIR to a prepared copy)"
 )
-CACHE_DIR_ENV = "FKP_CACHE_DIR"
-"""Environment variable naming the cache folder; default ``~/.cache/fkp``."""
 DEFAULT_DATA_DIR = Path("data")
 GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR to a copy)"
 
@@ -64,46 +62,56 @@ def resolve_300w_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     return Path(from_env).expanduser() if from_env else DEFAULT_300W_DIR
 
 
-def cache_dir() -> Path:
-    """The user cache folder (``$FKP_CACHE_DIR`` or ``~/.cache/fkp``), created on first use."""
-    base = os.environ.get(CACHE_DIR_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fkp"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 NAME_MAX = 255
 """Longest file name (bytes) the usual file systems allow; temporary names are kept within it."""
 _TMP_SUFFIX = ".tmp"
 
 
 def _temporary_prefix(path: Path) -> str:
-    """``.NAME.`` with NAME shortened so that prefix + 8 random characters + ``.tmp`` fit NAME_MAX."""
-    room = NAME_MAX - 2 - 8 - len(_TMP_SUFFIX) - 8  # dots, mkstemp's random part, suffix, margin
-    name = path.name.encode()[:room].decode(errors="ignore")
+    """``.NAME.`` with NAME shortened so that prefix + 8 random characters + ``.tmp`` + the suffix
+    fit NAME_MAX."""
+    room = NAME_MAX - 2 - 8 - len(_TMP_SUFFIX) - len(path.suffix.encode()) - 8  # dots, random part, margin
+    name = path.name.encode()[: max(room, 1)].decode(errors="ignore")
     return f".{name}."
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file and a rename, so no reader sees half a file.
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file next to ``path`` that becomes ``path`` only when the ``with`` block succeeds.
 
-    The temporary file sits next to ``path`` as ``.NAME.XXXXXXXX.tmp`` (NAME shortened if needed,
-    so any legal file name works); it is removed if the write fails. This is the package's one
-    file writer: every command's outputs go through it.
+    The package's one atomic writer: every file a command or a training run writes comes through
+    here (directly, or through :func:`atomic_write_bytes`), so no reader, and no kill mid-write,
+    ever sees half a file. The block writes the yielded path however it likes (``open``, a
+    ``cv2.VideoWriter``, a download); when it ends normally the file gets the usual mode (0666 less
+    the umask) and is renamed over ``path``; when it raises, or is interrupted, it is removed and
+    ``path`` is left as it was. Folders: :func:`staged_folder`.
+
+    Args:
+        path: the file to create or replace; its folder is created if needed.
+
+    Yields:
+        The temporary path, ``.NAME.XXXXXXXX.tmp`` followed by ``path``'s suffix (so writers that go
+        by the extension pick the right format), NAME shortened so that any legal name works.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=_TMP_SUFFIX, dir=path.parent)
+    handle, tmp_name = tempfile.mkstemp(
+        prefix=_temporary_prefix(path), suffix=_TMP_SUFFIX + path.suffix, dir=path.parent
+    )
+    os.close(handle)
+    tmp = Path(tmp_name)
     try:
-        with os.fdopen(handle, "wb") as tmp:
-            tmp.write(payload)
-        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already once placed
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically (through :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(payload)
 
 
 @contextlib.contextmanager
@@ -152,12 +160,12 @@ def _replace_folder(staging: Path, dest: Path) -> None:
 
 
 def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
-    """Temporary files that :func:`atomic_write_bytes` left next to ``path`` when killed mid-write
+    """Temporary files that :func:`atomic_output` left next to ``path`` when killed mid-write
     (and the ``.NAME.tmp`` of earlier versions), for a caller that owns ``path`` to remove."""
     path = Path(path)
     if not path.parent.is_dir():
         return []
-    pattern = f"{glob.escape(_temporary_prefix(path))}*{_TMP_SUFFIX}"
+    pattern = f"{glob.escape(_temporary_prefix(path))}*{_TMP_SUFFIX}*"
     found = set(path.parent.glob(pattern)) | {path.with_name(f".{path.name}{_TMP_SUFFIX}")}
     return sorted(p for p in found if p.is_file())
 

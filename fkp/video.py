@@ -25,6 +25,7 @@ from fkp.annotate import draw_faces
 from fkp.detect import Face, FaceDetector, KeypointPredictor, default_detector, default_model, detect_keypoints
 from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
 from fkp.tracking import DETECT_EVERY, KeypointTracker
+from fkp.utils import atomic_output
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 """``render(frame, faces) -> frame``: frame (H, W, 3) uint8 RGB, faces in its pixels; returns the
@@ -154,8 +155,6 @@ def annotate_video(
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not isinstance(source, int) else 0
     if max_frames is not None:
         total = min(total, max_frames) if total > 0 else max_frames
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem[:200]}.partial{output.suffix}")  # within NAME_MAX
     writer: cv2.VideoWriter | None = None
     frames = faces_found = 0
     bar = None
@@ -164,44 +163,42 @@ def annotate_video(
 
         bar = tqdm(total=total or None, unit="frame", desc=output.name, leave=False)
     start = time.perf_counter()
-    try:
+    with atomic_output(output) as partial:  # in place only once the video is complete
         try:
-            while max_frames is None or frames < max_frames:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                # a file's frames are 1/fps apart; a camera's arrive when processing allows
-                timestamp = time.perf_counter() - start if isinstance(source, int) else frames / fps
-                found = detect_keypoints(rgb, detector=detector, model=model) if follow is None else follow(rgb)
-                faces = tracker.update(found, timestamp)
-                picture = np.asarray(render(rgb, faces))
-                if picture.shape != rgb.shape or picture.dtype != np.uint8:
-                    raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
-                if writer is None:
-                    height, width = rgb.shape[:2]
-                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*fourcc), fps, (width, height))
-                    if not writer.isOpened():
-                        raise ValueError(f"{output}: cannot write a {fourcc} video there")
-                writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-                frames += 1
-                faces_found += len(faces)
-                if bar is not None:
-                    bar.update(1)
-        except KeyboardInterrupt:
-            if not isinstance(source, int):
-                raise  # Ctrl-C ends a camera recording and keeps it; a file run is abandoned
-        if writer is None:
-            raise VideoReadError(f"{name}: no frame could be read")
-        writer.release()
-        os.replace(partial, output)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-        if bar is not None:
-            bar.close()
-        partial.unlink(missing_ok=True)
+            try:
+                while max_frames is None or frames < max_frames:
+                    ok, bgr = capture.read()
+                    if not ok:
+                        break
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    # a file's frames are 1/fps apart; a camera's arrive when processing allows
+                    timestamp = time.perf_counter() - start if isinstance(source, int) else frames / fps
+                    found = detect_keypoints(rgb, detector=detector, model=model) if follow is None else follow(rgb)
+                    faces = tracker.update(found, timestamp)
+                    picture = np.asarray(render(rgb, faces))
+                    if picture.shape != rgb.shape or picture.dtype != np.uint8:
+                        raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
+                    if writer is None:
+                        height, width = rgb.shape[:2]
+                        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*fourcc), fps, (width, height))
+                        if not writer.isOpened():
+                            raise ValueError(f"{output}: cannot write a {fourcc} video there")
+                    writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+                    frames += 1
+                    faces_found += len(faces)
+                    if bar is not None:
+                        bar.update(1)
+            except KeyboardInterrupt:
+                if not isinstance(source, int):
+                    raise  # Ctrl-C ends a camera recording and keeps it; a file run is abandoned
+            if writer is None:
+                raise VideoReadError(f"{name}: no frame could be read")
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+            if bar is not None:
+                bar.close()
     seconds = time.perf_counter() - start
     runs = frames if follow is None else follow.detector_runs
     return VideoStats(frames, faces_found, seconds, faces_found / seconds if seconds > 0 else 0.0, runs)

@@ -17,38 +17,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from fkp.geometry import keypoints_box
-from fkp.landmarks import CLOSED_REGIONS, NUM_KEYPOINTS, REGIONS, mean_shape_diagram
+from fkp.landmarks import NUM_KEYPOINTS, OUTLINES, REGION_COLOURS, REGIONS, mean_shape_diagram
 
 if TYPE_CHECKING:
     from fkp.data import FacialKeypointsDataset
 
-REGION_COLOURS: dict[str, str] = {
-    "jaw": "tab:blue",
-    "right_brow": "tab:orange",
-    "left_brow": "tab:olive",
-    "nose": "tab:green",
-    "right_eye": "tab:red",
-    "left_eye": "tab:purple",
-    "mouth": "tab:pink",
-}
-"""Region name -> matplotlib colour, shared by every figure."""
-
+_INNER_LIP = next(outline.points for outline in OUTLINES if outline.name == "inner_lip")
 _MOUTH = REGIONS["mouth"]
-_NOSE = REGIONS["nose"]
-_OUTER_LIP_POINTS = 12  # the mouth is an outer-lip loop (its first 12 points) and an inner-lip loop
-_BRIDGE_POINTS = 4  # the nose is a bridge line (its first 4 points) and a nostril line
-_OUTLINES: list[tuple[str, np.ndarray, bool]] = [
-    ("jaw", np.arange(REGIONS["jaw"].start, REGIONS["jaw"].stop), False),
-    ("right_brow", np.arange(REGIONS["right_brow"].start, REGIONS["right_brow"].stop), False),
-    ("left_brow", np.arange(REGIONS["left_brow"].start, REGIONS["left_brow"].stop), False),
-    ("nose", np.arange(_NOSE.start, _NOSE.start + _BRIDGE_POINTS), False),
-    ("nose", np.arange(_NOSE.start + _BRIDGE_POINTS, _NOSE.stop), False),
-    ("right_eye", np.arange(REGIONS["right_eye"].start, REGIONS["right_eye"].stop), "right_eye" in CLOSED_REGIONS),
-    ("left_eye", np.arange(REGIONS["left_eye"].start, REGIONS["left_eye"].stop), "left_eye" in CLOSED_REGIONS),
-    ("mouth", np.arange(_MOUTH.start, _MOUTH.start + _OUTER_LIP_POINTS), True),
-    ("mouth", np.arange(_MOUTH.start + _OUTER_LIP_POINTS, _MOUTH.stop), True),
-]
-"""(region, point indices, closed) of each line drawn through the points."""
+
+
+def region_colour(region: str) -> tuple[float, float, float]:
+    """Matplotlib's (r, g, b) in 0-1 of a region's colour in :data:`fkp.landmarks.REGION_COLOURS`."""
+    red, green, blue = REGION_COLOURS[region]
+    return (red / 255, green / 255, blue / 255)
+
 
 GROUND_TRUTH_STYLE: dict[str, Any] = {"marker": "o", "c": "lime", "edgecolors": "black", "linewidths": 0.5}
 """Ground truth: green dots with a dark rim."""
@@ -191,7 +173,8 @@ def _label_directions(points: np.ndarray) -> np.ndarray:
     a closed outline, away from the middle of an open curve's chord, to the right of a near-vertical
     line (the nose bridge); the inner lip's corners point inwards, so that the lips' numbers stay apart."""
     directions = np.zeros_like(points, dtype=np.float64)
-    for _, indices, closed in _OUTLINES:
+    for outline in OUTLINES:
+        indices, closed = np.arange(outline.points.start, outline.points.stop), outline.closed
         part = points[indices].astype(np.float64)
         extent = np.ptp(part, axis=0)
         if extent[0] < 0.2 * extent[1]:
@@ -199,7 +182,7 @@ def _label_directions(points: np.ndarray) -> np.ndarray:
             continue
         away = part - (part.mean(axis=0) if closed else (part[0] + part[-1]) / 2)
         directions[indices] = away / np.maximum(np.linalg.norm(away, axis=1, keepdims=True), 1e-12)
-    inner_lip = np.arange(_MOUTH.start + _OUTER_LIP_POINTS, _MOUTH.stop)
+    inner_lip = np.arange(_INNER_LIP.start, _INNER_LIP.stop)
     for corner in inner_lip[[points[inner_lip, 0].argmin(), points[inner_lip, 0].argmax()]]:
         directions[corner] *= -1
     return directions
@@ -207,12 +190,13 @@ def _label_directions(points: np.ndarray) -> np.ndarray:
 
 def _draw_layout(points: np.ndarray, ax: Axes, labelled: np.ndarray, fontsize: float) -> None:
     """Lines, coloured points and (for the indices in ``labelled``) numbers of the 68-point layout."""
-    for region, indices, closed in _OUTLINES:
-        line = points[np.append(indices, indices[0]) if closed else indices]
-        ax.plot(*line.T, "-", color=REGION_COLOURS[region], linewidth=1, alpha=0.6)
+    for outline in OUTLINES:
+        indices = np.arange(outline.points.start, outline.points.stop)
+        line = points[np.append(indices, indices[0]) if outline.closed else indices]
+        ax.plot(*line.T, "-", color=region_colour(outline.region), linewidth=1, alpha=0.6)
     for region, span in REGIONS.items():
         label = f"{region} {span.start}-{span.stop - 1}"
-        ax.scatter(points[span, 0], points[span, 1], s=22, color=REGION_COLOURS[region], label=label, zorder=3)
+        ax.scatter(points[span, 0], points[span, 1], s=22, color=region_colour(region), label=label, zorder=3)
     directions = _label_directions(points)
     for index in labelled:
         dx, dy = directions[index] * 0.9 * fontsize
@@ -327,7 +311,7 @@ def plot_dataset_statistics(dataset: FacialKeypointsDataset) -> Figure:
     ax = axes[1, 0]
     shown = relative[:: max(1, len(relative) // 500)]  # at most ~500 faces keep the figure light
     for region, indices in REGIONS.items():
-        ax.scatter(*shown[:, indices].reshape(-1, 2).T, s=1, alpha=0.1, color=REGION_COLOURS[region])
+        ax.scatter(*shown[:, indices].reshape(-1, 2).T, s=1, alpha=0.1, color=region_colour(region))
     ax.scatter(*relative.mean(axis=0).T, s=8, color="black", label="mean shape (all faces)")
     ax.set(xlim=(-0.05, 1.05), ylim=(1.05, -0.05), aspect="equal", title="Keypoints in their face box (0-1)")
     ax.legend(fontsize="small", loc="lower right")
@@ -335,7 +319,7 @@ def plot_dataset_statistics(dataset: FacialKeypointsDataset) -> Figure:
     ax = axes[1, 1]
     spread = np.linalg.norm(relative.std(axis=0), axis=1)  # (68,) std of each point, face-box units
     for region, indices in REGIONS.items():
-        ax.bar(np.arange(indices.start, indices.stop), spread[indices], color=REGION_COLOURS[region], label=region)
+        ax.bar(np.arange(indices.start, indices.stop), spread[indices], color=region_colour(region), label=region)
     ax.set(xlabel="point index", ylabel="std (face-box units)", ylim=(0, 1.4 * spread.max()))  # room for the legend
     ax.set_title("Spread of each point")
     ax.legend(fontsize="small", ncols=2)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from fkp.download import CSV_NAMES, SPLITS, DataError, DestinationError, check_destination
 from fkp.images import ImageReadError, load_image
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import resolve_300w_dir, staged_folder
+from fkp.utils import atomic_write_bytes, resolve_300w_dir, staged_folder
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ def write_keypoints_csv(path: Path, rows: Sequence[tuple[str, np.ndarray]]) -> N
     lines = [header]
     for name, points in sorted(rows, key=lambda row: row[0]):
         lines.append(",".join([name, *map(_format, np.asarray(points).reshape(-1))]))  # (68, 2) -> (136,)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def prepare_300w(

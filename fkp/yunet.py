@@ -1,8 +1,8 @@
 """YuNet, a small modern face detector (OpenCV Model Zoo, MIT licence), and its model file.
 
 The ONNX file is not part of fkp: ``fkp models download`` (:func:`download_yunet`) fetches it from
-the OpenCV Model Zoo into the user cache, ``~/.cache/fkp/models`` (``$XDG_CACHE_HOME`` and
-``$FKP_CACHE_DIR`` are honoured), and checks its sha256. ``$FKP_MODELS_DIR`` names a folder that
+the OpenCV Model Zoo into the user cache, ``~/.cache/fkp/models`` (``$XDG_CACHE_HOME`` is
+honoured), and checks its sha256. ``$FKP_MODELS_DIR`` names a folder that
 already holds it (looked in first). :class:`YuNetFaceDetector` runs it with ``cv2.FaceDetectorYN``.
 
 YuNet also gives five points per face (the eyes, the nose tip, the mouth corners); the roll of
@@ -14,7 +14,6 @@ image plane, the eye points follow only part of the roll (median error 1 deg upr
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -24,7 +23,7 @@ from fkp.calibration import YUNET, BoxStyle
 from fkp.detect import Detections, merge_overlapping
 from fkp.geometry import apply_affine, invert_affine, roll_degrees, rotate_image
 from fkp.images import to_rgb8
-from fkp.utils import cache_dir
+from fkp.utils import atomic_output
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
@@ -46,8 +45,10 @@ class ModelFileError(RuntimeError):
 
 
 def models_cache_dir() -> Path:
-    """Where ``fkp models download`` puts model files: ``<cache>/models`` (see :func:`fkp.utils.cache_dir`)."""
-    return cache_dir() / "models"
+    """Where ``fkp models download`` puts model files: ``$XDG_CACHE_HOME/fkp/models``, by default
+    ``~/.cache/fkp/models`` (``$FKP_MODELS_DIR`` overrides it for finding the file; see :func:`find_yunet`)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(cache) / "fkp" / "models"
 
 
 def find_yunet() -> Path:
@@ -107,19 +108,11 @@ def download_yunet(
     target = folder / YUNET_FILE
     if target.is_file() and _sha256(target) == sha256:
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{YUNET_FILE}.", suffix=".partial", dir=folder)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(target) as tmp:
         _fetch(Source(url), tmp, progress)
         digest = _sha256(tmp)
         if digest != sha256:
             raise ModelFileError(f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

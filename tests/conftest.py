@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny fake data set archive and a local HTTP server to download it from."""
+"""Shared fixtures: a tiny fake data set archive, a local HTTP server to download it from, and a stub
+keypoint model (the schematic face stretched over each box) for tests that need no trained model."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fkp.landmarks import NUM_KEYPOINTS
+from fkp.landmarks import NUM_KEYPOINTS, mean_shape_diagram
 
 
 @dataclass(frozen=True)
@@ -105,39 +106,35 @@ def make_archive(http_dir: tuple[Path, str]) -> Callable[..., FakeArchive]:
     return build
 
 
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The real data set (``$FKP_DATA_DIR``). CI always has it, so there a missing copy fails;
-    elsewhere the test is skipped with the one line that says how to get it."""
+def _shared_folder(variable: str, needs: str, marker: str) -> Path:
+    """The folder that environment variable ``variable`` names, holding the file ``marker``. CI always
+    sets it, so there a missing one fails; elsewhere the test is skipped with the line ``needs``."""
     import os
 
-    from fkp.utils import DATA_DIR_ENV, GET_DATA_HINT
-
-    value = os.environ.get(DATA_DIR_ENV)
+    value = os.environ.get(variable)
     if not value:
         if os.environ.get("CI"):
-            pytest.fail(f"{DATA_DIR_ENV} is not set in CI")
-        pytest.skip(f"needs the data set: {GET_DATA_HINT}")
+            pytest.fail(f"{variable} is not set in CI")
+        pytest.skip(needs)
     path = Path(value)
-    assert (path / "training_frames_keypoints.csv").is_file(), f"{DATA_DIR_ENV}={value} holds no data set"
+    assert (path / marker).is_file(), f"{variable}={value} does not hold {marker}"
     return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data set (``$FKP_DATA_DIR``)."""
+    from fkp.utils import DATA_DIR_ENV, GET_DATA_HINT
+
+    return _shared_folder(DATA_DIR_ENV, f"needs the data set: {GET_DATA_HINT}", "training_frames_keypoints.csv")
 
 
 @pytest.fixture(scope="session")
 def w300_dir() -> Path:
-    """The 300-W crops (``$FKP_300W_DIR``): in CI a missing copy fails, elsewhere the test is skipped."""
-    import os
-
+    """The 300-W crops (``$FKP_300W_DIR``)."""
     from fkp.utils import GET_300W_HINT, W300_DIR_ENV
 
-    value = os.environ.get(W300_DIR_ENV)
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail(f"{W300_DIR_ENV} is not set in CI")
-        pytest.skip(f"needs 300-W: {GET_300W_HINT}")
-    path = Path(value)
-    assert (path / "test_frames_keypoints.csv").is_file(), f"{W300_DIR_ENV}={value} holds no data set"
-    return path
+    return _shared_folder(W300_DIR_ENV, f"needs 300-W: {GET_300W_HINT}", "test_frames_keypoints.csv")
 
 
 @pytest.fixture
@@ -164,17 +161,50 @@ def tiny_data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """The folder that holds YuNet's file (``$FKP_MODELS_DIR``): in CI a missing one fails,
-    elsewhere the test is skipped with the line that says how to get it."""
-    import os
-
+    """The folder that holds YuNet's file (``$FKP_MODELS_DIR``)."""
     from fkp.yunet import GET_YUNET_HINT, MODELS_DIR_ENV, YUNET_FILE
 
-    value = os.environ.get(MODELS_DIR_ENV)
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail(f"{MODELS_DIR_ENV} is not set in CI")
-        pytest.skip(f"needs the YuNet face detector: {GET_YUNET_HINT}")
-    path = Path(value)
-    assert (path / YUNET_FILE).is_file(), f"{MODELS_DIR_ENV}={value} does not hold {YUNET_FILE}"
-    return path
+    return _shared_folder(MODELS_DIR_ENV, f"needs the YuNet face detector: {GET_YUNET_HINT}", YUNET_FILE)
+
+
+class MeanShapeModel:
+    """Stub keypoint model: the schematic mean face stretched over each box, plus seeded noise if
+    asked (a jittery model); counts its calls and records the angles it is given."""
+
+    def __init__(self, noise: float = 0.0) -> None:
+        self.noise = noise
+        self.rng = np.random.default_rng(0)
+        self.calls = 0
+        self.angles: list[np.ndarray | None] = []
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+        self.calls += 1
+        self.angles.append(angles)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        points = boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
+        return points + self.rng.normal(0.0, self.noise, size=points.shape) if self.noise else points
+
+
+@pytest.fixture
+def mean_shape_model() -> type[MeanShapeModel]:
+    """The stub model's class: a test makes as many as it needs, ``mean_shape_model(noise=2.0)``."""
+    return MeanShapeModel
+
+
+def read_video(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a video file, as OpenCV decodes it ((H, W, 3) uint8 BGR)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+@pytest.fixture
+def video_frames() -> Callable[[str | Path], list[np.ndarray]]:
+    """:func:`read_video`, for the tests that check a written video."""
+    return read_video

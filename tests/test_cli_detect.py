@@ -11,21 +11,13 @@ import pytest
 import fkp.detect
 from fkp import samples
 from fkp.cli import main
-from fkp.landmarks import NUM_KEYPOINTS, mean_shape_diagram
-
-
-class MeanShapeModel:
-    """Stub keypoint model: the schematic mean face stretched over each box."""
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
+from fkp.landmarks import NUM_KEYPOINTS
 
 
 @pytest.fixture(autouse=True)
-def stub_model(monkeypatch, tmp_path):
+def stub_model(monkeypatch, tmp_path, mean_shape_model):
     """Every test runs in its own folder with the stub in place of the shipped model."""
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: MeanShapeModel())
+    monkeypatch.setattr(fkp.detect, "default_model", lambda: mean_shape_model())
     monkeypatch.chdir(tmp_path)
 
 

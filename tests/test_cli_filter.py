@@ -1,12 +1,11 @@
 """``fkp filter`` in-process on tmp_path: every filter on the bundled photo, user files, videos, errors.
 
-Most tests use a stub keypoint model (the schematic face stretched over the Haar box) so that they
-run before and without the trained model; the tests marked ``requires_model`` use the real one.
+Most tests use the stub keypoint model of conftest.py (the schematic face stretched over the Haar
+box), which is quick and exact; the last ones use the shipped model.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -17,26 +16,12 @@ import fkp
 import fkp.detect
 from fkp import art, filters, samples
 from fkp.cli import main
-from fkp.landmarks import mean_shape_diagram, region_centre
-
-MODEL_AVAILABLE = (
-    importlib.util.find_spec("fkp.predict") is not None
-    and (Path(fkp.__path__[0]) / "weights" / "default.safetensors").is_file()
-)
-requires_model = pytest.mark.skipif(not MODEL_AVAILABLE, reason="model not yet available")
-
-
-class MeanShapeModel:
-    """Stub keypoint model: the schematic mean face stretched over each box."""
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
+from fkp.landmarks import region_centre
 
 
 @pytest.fixture
-def stub_model(monkeypatch: pytest.MonkeyPatch) -> MeanShapeModel:
-    model = MeanShapeModel()
+def stub_model(monkeypatch: pytest.MonkeyPatch, mean_shape_model) -> object:
+    model = mean_shape_model()
     monkeypatch.setattr(fkp.detect, "default_model", lambda: model)
     return model
 
@@ -85,7 +70,7 @@ def test_no_face_writes_the_photo_unchanged(tmp_path: Path, stub_model, capsys) 
     assert "no face found" in capsys.readouterr().out
 
 
-def test_custom_art(tmp_path: Path, stub_model) -> None:
+def test_custom_art(tmp_path: Path, stub_model, mean_shape_model) -> None:
     rgba = np.zeros((20, 60, 4), np.uint8)
     rgba[:, :] = (0, 0, 255, 255)  # an opaque blue bar
     picture = tmp_path / "bar.png"
@@ -94,7 +79,7 @@ def test_custom_art(tmp_path: Path, stub_model) -> None:
     arguments = ["--art", str(picture), "--anchors", "0,10,59,10", "--points", "36,45", "-o", str(output)]
     assert main(["filter", *arguments]) == 0
     result = read_rgb(output)
-    face = fkp.detect.detect_keypoints(samples.astronaut(), model=MeanShapeModel())[0]
+    face = fkp.detect.detect_keypoints(samples.astronaut(), model=mean_shape_model())[0]
     x, y = np.round((face.keypoints[36] + face.keypoints[45]) / 2).astype(int)
     np.testing.assert_array_equal(result[y, x], (0, 0, 255))
 
@@ -134,7 +119,7 @@ def test_unreadable_inputs_exit_with_code_1(tmp_path: Path, stub_model, capsys) 
     assert not (tmp_path / "out.png").exists()
 
 
-def test_a_video(tmp_path: Path, stub_model, capsys) -> None:
+def test_a_video(tmp_path: Path, stub_model, capsys, video_frames) -> None:
     frame = cv2.cvtColor(cv2.resize(samples.astronaut(), (256, 256), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
     source = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 256))
@@ -143,14 +128,7 @@ def test_a_video(tmp_path: Path, stub_model, capsys) -> None:
     writer.release()
     output = tmp_path / "clip_hat.mp4"
     assert main(["filter", str(source), "--filter", "hat", "-o", str(output), "--smoothing", "1"]) == 0
-    capture = cv2.VideoCapture(str(output))
-    frames = []
-    while True:
-        ok, picture = capture.read()
-        if not ok:
-            break
-        frames.append(picture)
-    capture.release()
+    frames = video_frames(output)
     assert len(frames) == 5
     assert all(np.abs(f.astype(int) - frame).mean() > 2 for f in frames)  # the hat is on every frame
     assert "5 frames" in capsys.readouterr().out
@@ -159,7 +137,6 @@ def test_a_video(tmp_path: Path, stub_model, capsys) -> None:
 # --- with the trained model ----------------------------------------------------------------------
 
 
-@requires_model
 @pytest.mark.parametrize("name", filters.FILTER_NAMES)
 def test_every_filter_with_the_real_model(tmp_path: Path, name: str) -> None:
     output = tmp_path / f"{name}.png"
@@ -167,7 +144,6 @@ def test_every_filter_with_the_real_model(tmp_path: Path, name: str) -> None:
     assert (read_rgb(output) != samples.astronaut()).any(axis=2).sum() > 200
 
 
-@requires_model
 def test_sunglasses_stay_on_the_eyes_of_a_rotated_photo() -> None:
     """Turn the astronaut photo by 20 degrees: the lens centres still land on her eyes (where the
     eyes of the upright photo go under the same rotation), within a tenth of the eye distance. The

@@ -109,20 +109,6 @@ def test_unknown_split_is_rejected(tmp_path: Path) -> None:
         FacialKeypointsDataset(tmp_path, split="validation")  # type: ignore[arg-type]
 
 
-def test_atomic_writes_get_the_usual_file_mode(tmp_path):
-    import os
-
-    from fkp.utils import atomic_write_bytes
-
-    target = tmp_path / "out.bin"
-    atomic_write_bytes(target, b"payload")
-    mask = os.umask(0)
-    os.umask(mask)
-    assert target.read_bytes() == b"payload"
-    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
-    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
-
-
 def test_subsets_come_from_the_file_name_prefix():
     from fkp.data import subset_of
 

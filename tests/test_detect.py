@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import types
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,29 +22,10 @@ from fkp.detect import (
     detect_keypoints,
     merge_overlapping,
 )
-from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, mean_shape_diagram, region_centre
+from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
 
 # Where the astronaut's face is (x0, y0, x1, y1), read off the photo: the detector's box must hold it.
 ASTRONAUT_FACE_CORE = (200, 95, 245, 145)
-
-# The shipped weights (fkp/weights/default.safetensors) are checked without importing torch.
-MODEL_AVAILABLE = (
-    importlib.util.find_spec("fkp.predict") is not None
-    and (Path(fkp.__path__[0]) / "weights" / "default.safetensors").is_file()
-)
-requires_model = pytest.mark.skipif(not MODEL_AVAILABLE, reason="model not yet available")
-
-
-class MeanShapeModel:
-    """Stub keypoint model: the schematic mean face stretched over each box; counts its calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        self.calls += 1
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +103,8 @@ def test_haar_on_a_big_photo_searches_a_downscaled_copy(haar: HaarFaceDetector) 
 # --- the pipeline with a stub model -------------------------------------------------------------
 
 
-def test_pipeline_returns_one_face_per_box_in_input_pixels(haar: HaarFaceDetector) -> None:
-    model = MeanShapeModel()
+def test_pipeline_returns_one_face_per_box_in_input_pixels(haar: HaarFaceDetector, mean_shape_model) -> None:
+    model = mean_shape_model()
     assert isinstance(model, KeypointPredictor)
     faces = detect_keypoints(samples.astronaut(), detector=haar, model=model)
     assert len(faces) == 1 and model.calls == 1
@@ -135,19 +114,21 @@ def test_pipeline_returns_one_face_per_box_in_input_pixels(haar: HaarFaceDetecto
     assert (face.keypoints >= [x, y]).all() and (face.keypoints <= [x + w, y + h]).all()
 
 
-def test_pipeline_without_faces_returns_an_empty_list_and_skips_the_model(haar: HaarFaceDetector) -> None:
-    model = MeanShapeModel()
+def test_pipeline_without_faces_returns_an_empty_list_and_skips_the_model(
+    haar: HaarFaceDetector, mean_shape_model
+) -> None:
+    model = mean_shape_model()
     assert detect_keypoints(samples.coffee(), detector=haar, model=model) == []
     assert model.calls == 0
 
 
-def test_pipeline_on_the_group_photo(haar: HaarFaceDetector) -> None:
-    faces = detect_keypoints(samples.group_photo(), detector=haar, model=MeanShapeModel())
+def test_pipeline_on_the_group_photo(haar: HaarFaceDetector, mean_shape_model) -> None:
+    faces = detect_keypoints(samples.group_photo(), detector=haar, model=mean_shape_model())
     assert len(faces) == 3
 
 
 @pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "float", "path"])
-def test_pipeline_accepts_other_image_layouts(tmp_path, haar: HaarFaceDetector, kind: str) -> None:
+def test_pipeline_accepts_other_image_layouts(tmp_path, haar: HaarFaceDetector, kind: str, mean_shape_model) -> None:
     rgb = samples.astronaut()
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if kind == "gray":
@@ -161,7 +142,7 @@ def test_pipeline_accepts_other_image_layouts(tmp_path, haar: HaarFaceDetector, 
     else:
         image = tmp_path / "astronaut.png"
         cv2.imwrite(str(image), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    faces = detect_keypoints(image, detector=haar, model=MeanShapeModel())
+    faces = detect_keypoints(image, detector=haar, model=mean_shape_model())
     assert len(faces) == 1
 
 
@@ -174,19 +155,19 @@ def test_pipeline_rejects_a_model_with_the_wrong_output_shape(haar: HaarFaceDete
         detect_keypoints(samples.astronaut(), detector=haar, model=Broken())
 
 
-def test_a_detector_without_scores_gives_faces_without_scores() -> None:
+def test_a_detector_without_scores_gives_faces_without_scores(mean_shape_model) -> None:
     class FixedBox:
         def detect(self, image: np.ndarray) -> np.ndarray:
             return np.array([[10, 10, 50, 50]], dtype=np.float32)
 
-    faces = detect_keypoints(samples.coffee(), detector=FixedBox(), model=MeanShapeModel())
+    faces = detect_keypoints(samples.coffee(), detector=FixedBox(), model=mean_shape_model())
     assert len(faces) == 1 and faces[0].score is None
 
 
-def test_default_model_is_loaded_once(monkeypatch) -> None:
+def test_default_model_is_loaded_once(monkeypatch, mean_shape_model) -> None:
     loads = []
     fake = types.ModuleType("fkp.predict")
-    fake.load_model = lambda: loads.append(1) or MeanShapeModel()  # type: ignore[attr-defined]
+    fake.load_model = lambda: loads.append(1) or mean_shape_model()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fkp.predict", fake)
     default_model.cache_clear()
     try:
@@ -205,7 +186,6 @@ def real_model():
     return fkp.load_model()
 
 
-@requires_model
 def test_real_model_on_the_astronaut(real_model) -> None:
     faces = detect_keypoints(samples.astronaut(), model=real_model)
     assert len(faces) == 1
@@ -222,12 +202,10 @@ def test_real_model_on_the_astronaut(real_model) -> None:
     assert left < points[RIGHT_EYE_OUTER, 0] < points[LEFT_EYE_OUTER, 0] < right
 
 
-@requires_model
 def test_real_model_finds_no_face_in_coffee(real_model) -> None:
     assert detect_keypoints(samples.coffee(), model=real_model) == []
 
 
-@requires_model
 def test_real_model_on_the_group_photo(real_model) -> None:
     faces = detect_keypoints(samples.group_photo(), model=real_model)
     assert len(faces) == 3

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from fkp.images import ImageReadError, load_image, to_rgb8
+from fkp.images import ImageReadError, load_image, load_image_rgba, to_rgb8, to_rgba8
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,72 @@ def test_missing_file_and_folder_raise(tmp_path) -> None:
         load_image(tmp_path / "missing.jpg")
     with pytest.raises(ImageReadError, match="folder"):
         load_image(tmp_path)
+
+
+# --- one decoder: RGBA, and every reader of the package agrees -----------------------------------
+
+
+def test_to_rgba8_keeps_alpha_or_makes_opaque(rgb: np.ndarray) -> None:
+    alpha = np.arange(24 * 32, dtype=np.uint8).reshape(24, 32, 1)
+    rgba = np.concatenate([rgb, alpha], axis=2)
+    assert np.array_equal(to_rgba8(rgba), rgba)
+    opaque = to_rgba8(rgb[:, :, 0])
+    assert opaque.shape == (24, 32, 4) and (opaque[:, :, 3] == 255).all()
+    assert np.array_equal(opaque[:, :, 2], rgb[:, :, 0])
+    alpha16 = np.dstack([np.full((2, 2), 65535, np.uint16), np.full((2, 2), 32896, np.uint16)])
+    assert to_rgba8(alpha16)[0, 0].tolist() == [255, 255, 255, 128]  # grey + alpha, 16-bit scaled
+
+
+def test_load_image_rgba_files(tmp_path, rgb: np.ndarray) -> None:
+    rgba = np.concatenate([rgb, np.arange(24 * 32, dtype=np.uint8).reshape(24, 32, 1)], axis=2)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    assert np.array_equal(load_image_rgba(tmp_path / "rgba.png"), rgba)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    out = load_image_rgba(tmp_path / "rgb.png")
+    assert np.array_equal(out[:, :, :3], rgb) and (out[:, :, 3] == 255).all()
+    with pytest.raises(ImageReadError, match="missing.png"):
+        load_image_rgba(tmp_path / "missing.png")
+
+
+def _unified_rule_files(folder: Path) -> dict[str, Path]:
+    """One small file for each rule: 16-bit, EXIF orientation, alpha, grayscale."""
+    ramp = np.linspace(0, 65535, 12 * 16).reshape(12, 16).astype(np.uint16)
+    cv2.imwrite(str(folder / "gray16.png"), ramp)
+    upright = np.zeros((10, 20, 3), np.uint8)
+    upright[:, :10] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(upright).save(folder / "rotated.jpg", exif=exif, quality=95)
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[2:6, 2:6] = (200, 30, 10, 128)
+    Image.fromarray(rgba).save(folder / "alpha.png")
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(folder / "gray.png")
+    return {path.stem: path for path in sorted(folder.iterdir())}
+
+
+def test_data_art_and_verify_decode_alike(tmp_path: Path) -> None:
+    from fkp.art import load_art
+    from fkp.data import read_image
+    from fkp.download import ImageError, _check_image, pixel_digest
+
+    for name, path in _unified_rule_files(tmp_path).items():
+        rgb = load_image(path)
+        assert np.array_equal(read_image(path), rgb), name
+        assert np.array_equal(load_art(path, [[0, 0], [1, 1]], [36, 45]).rgba[:, :, :3], rgb), name
+        _check_image(path, name, pixel_digest(path))  # verify decodes the same pixels
+    with pytest.raises(ImageError, match="other pixels"):
+        _check_image(tmp_path / "gray.png", "gray", pixel_digest(tmp_path / "gray16.png"))
+    assert read_image(tmp_path / "rotated.jpg").shape == (20, 10, 3)  # EXIF: upright
+    assert load_art(tmp_path / "alpha.png", [[0, 0], [1, 1]], [36, 45]).rgba[3, 3].tolist() == [200, 30, 10, 128]
+
+
+def test_unreadable_files_give_one_line_errors_everywhere(tmp_path: Path) -> None:
+    from fkp.art import load_art
+    from fkp.data import read_image
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    for read in (read_image, load_image, load_image_rgba, lambda p: load_art(p, [[0, 0], [1, 1]], [36, 45])):
+        with pytest.raises(ImageReadError) as error:
+            read(bad)
+        assert str(error.value).startswith(str(bad)) and "\n" not in str(error.value)

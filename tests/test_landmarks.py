@@ -8,7 +8,10 @@ import pytest
 from fkp.landmarks import (
     LEFT_EYE_OUTER,
     MIRROR,
+    NOSE_TIP,
     NUM_KEYPOINTS,
+    OUTLINES,
+    REGION_COLOURS,
     REGIONS,
     RIGHT_EYE_OUTER,
     mean_shape_diagram,
@@ -78,3 +81,36 @@ def test_mean_shape_diagram_is_a_symmetric_face_in_the_unit_box() -> None:
     mirrored[:, 0] = 1 - mirrored[:, 0]
     np.testing.assert_allclose(mirrored[MIRROR], shape, atol=1e-6)  # flip + reorder = same face
     assert shape[RIGHT_EYE_OUTER, 0] < shape[LEFT_EYE_OUTER, 0]  # subject's right on the picture's left
+
+
+# --- the one table of outlines and colours ----------------------------------------------------------
+
+
+def _segments() -> list[tuple[int, int]]:
+    """Every pair of points that a drawing joins with a line."""
+    pairs = []
+    for outline in OUTLINES:
+        indices = list(range(outline.points.start, outline.points.stop))
+        pairs += list(zip(indices, indices[1:]))
+        if outline.closed:
+            pairs.append((indices[-1], indices[0]))
+    return pairs
+
+
+def test_outlines_cover_every_point_once_within_their_region() -> None:
+    covered = sorted(i for outline in OUTLINES for i in range(outline.points.start, outline.points.stop))
+    assert covered == list(range(NUM_KEYPOINTS))
+    for outline in OUTLINES:
+        assert {region_of(i) for i in range(outline.points.start, outline.points.stop)} == {outline.region}
+    assert set(REGION_COLOURS) == set(REGIONS)
+    assert all(len(rgb) == 3 and all(0 <= value <= 255 for value in rgb) for rgb in REGION_COLOURS.values())
+
+
+def test_no_segment_joins_two_regions_the_nose_tip_to_a_nostril_or_the_two_lips() -> None:
+    rings = {outline.name: set(range(outline.points.start, outline.points.stop)) for outline in OUTLINES}
+    for a, b in _segments():
+        assert region_of(a) == region_of(b), (a, b)
+        assert not ({a, b} & rings["outer_lip"] and {a, b} & rings["inner_lip"]), (a, b)
+        assert not ({a, b} & rings["nose_bridge"] and {a, b} & rings["nostrils"]), (a, b)
+    assert (NOSE_TIP, NOSE_TIP + 1) not in _segments()
+    assert (59, 48) in _segments() and (67, 60) in _segments()  # both lips are closed rings

@@ -151,6 +151,7 @@ def _with_metadata(tmp_path, tiny_model, **changes: str):
     ("changes", "message"),
     [
         ({"format": "other"}, "not an fkp model"),
+        ({"format_version": "2"}, "format version 2, but this fkp reads version 1"),
         ({"model_config": "{not json"}, "bad fkp metadata"),
         ({"model_config": '{"architecture": "resnet"}'}, "unknown architecture 'resnet'"),
         ({"model_config": '{"architecture": "keypointnet", "depth": 3}'}, r"unknown keypointnet config keys \['depth'\]"),

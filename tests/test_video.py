@@ -15,19 +15,6 @@ FRAMES = 12
 SIDE = 256
 
 
-class NoisyMeanShapeModel:
-    """Stub keypoint model: the schematic mean face in each box, plus seeded noise (a jittery model)."""
-
-    def __init__(self, noise: float = 0.0) -> None:
-        self.noise = noise
-        self.rng = np.random.default_rng(0)
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        points = boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]  # (N, 68, 2)
-        return points + self.rng.normal(0.0, self.noise, size=points.shape)
-
-
 def write_video(path, frames: list[np.ndarray], fps: float = 10.0) -> None:
     """Write RGB frames with the codec OpenCV's wheels have: mp4v for .mp4, MJPG for .avi."""
     fourcc = "MJPG" if str(path).endswith(".avi") else "mp4v"
@@ -37,18 +24,6 @@ def write_video(path, frames: list[np.ndarray], fps: float = 10.0) -> None:
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
-
-
-def read_video(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +40,22 @@ def detector() -> HaarFaceDetector:
     return HaarFaceDetector()
 
 
-def test_annotate_video_writes_every_frame(tmp_path, still_face_video: str, detector: HaarFaceDetector) -> None:
+def test_annotate_video_writes_every_frame(
+    tmp_path, still_face_video: str, detector: HaarFaceDetector, mean_shape_model, video_frames
+) -> None:
     output = tmp_path / "out.mp4"
-    stats = annotate_video(still_face_video, output, detector=detector, model=NoisyMeanShapeModel(), progress=False)
+    stats = annotate_video(still_face_video, output, detector=detector, model=mean_shape_model(), progress=False)
     assert isinstance(stats, VideoStats)
     assert stats.frames == FRAMES and stats.faces == FRAMES
     assert stats.seconds > 0 and stats.faces_per_second == pytest.approx(stats.faces / stats.seconds)
-    frames = read_video(output)
+    frames = video_frames(output)
     assert len(frames) == FRAMES and frames[0].shape == (SIDE, SIDE, 3)
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*"))
 
 
-def test_render_hook_gets_every_frame_and_its_faces(tmp_path, still_face_video: str, detector) -> None:
+def test_render_hook_gets_every_frame_and_its_faces(
+    tmp_path, still_face_video: str, detector, mean_shape_model, video_frames
+) -> None:
     calls: list[tuple[tuple[int, ...], list[Face]]] = []
 
     def render(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -86,15 +65,17 @@ def test_render_hook_gets_every_frame_and_its_faces(tmp_path, still_face_video: 
         return out
 
     output = tmp_path / "out.avi"
-    model = NoisyMeanShapeModel()
+    model = mean_shape_model()
     annotate_video(still_face_video, output, render=render, detector=detector, model=model, progress=False)
     assert len(calls) == FRAMES
     assert all(shape == (SIDE, SIDE, 3) and len(faces) == 1 for shape, faces in calls)
-    first = read_video(output)[0]
+    first = video_frames(output)[0]
     assert first[2, SIDE // 2, 2] > 200 and first[2, SIDE // 2, 0] < 60  # BGR on disk: red stays red
 
 
-def test_smoothing_reduces_jitter_along_the_video_path(tmp_path, still_face_video: str, detector) -> None:
+def test_smoothing_reduces_jitter_along_the_video_path(
+    tmp_path, still_face_video: str, detector, mean_shape_model
+) -> None:
     def jitter(smoothing: float) -> float:
         tracks: list[np.ndarray] = []
 
@@ -107,7 +88,7 @@ def test_smoothing_reduces_jitter_along_the_video_path(tmp_path, still_face_vide
             tmp_path / f"s{smoothing}.mp4",
             render=render,
             detector=detector,
-            model=NoisyMeanShapeModel(noise=2.0),
+            model=mean_shape_model(noise=2.0),
             smoothing=smoothing,
             progress=False,
         )
@@ -116,8 +97,8 @@ def test_smoothing_reduces_jitter_along_the_video_path(tmp_path, still_face_vide
     assert jitter(2.0) < 0.5 * jitter(0.0)
 
 
-def test_max_frames_and_a_render_of_the_wrong_size(tmp_path, still_face_video: str, detector) -> None:
-    model = NoisyMeanShapeModel()
+def test_max_frames_and_a_render_of_the_wrong_size(tmp_path, still_face_video: str, detector, mean_shape_model) -> None:
+    model = mean_shape_model()
     stats = annotate_video(
         still_face_video, tmp_path / "few.mp4", detector=detector, model=model, progress=False, max_frames=3
     )
@@ -128,14 +109,14 @@ def test_max_frames_and_a_render_of_the_wrong_size(tmp_path, still_face_video: s
             tmp_path / "bad.mp4",
             render=lambda frame, faces: frame[:10],
             detector=detector,
-            model=NoisyMeanShapeModel(),
+            model=mean_shape_model(),
             progress=False,
         )
-    assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+    assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*"))
 
 
-def test_unreadable_videos_raise_naming_the_file(tmp_path, detector) -> None:
-    model = NoisyMeanShapeModel()
+def test_unreadable_videos_raise_naming_the_file(tmp_path, detector, mean_shape_model) -> None:
+    model = mean_shape_model()
     with pytest.raises(VideoReadError, match="missing.mp4"):
         annotate_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", detector=detector, model=model, progress=False)
     (tmp_path / "text.mp4").write_text("not a video\n")

@@ -25,7 +25,6 @@ from fkp.detect import (
 )
 from fkp.download import DownloadError
 from fkp.geometry import rotate_image
-from fkp.landmarks import mean_shape_diagram
 from fkp.yunet import (
     MODELS_DIR_ENV,
     YUNET_FILE,
@@ -35,18 +34,6 @@ from fkp.yunet import (
     download_yunet,
     find_yunet,
 )
-
-
-class MeanShapeModel:
-    """Stub keypoint model: the schematic face in each box; records the angles it is given."""
-
-    def __init__(self) -> None:
-        self.angles: list[np.ndarray | None] = []
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        self.angles.append(angles)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        return boxes[:, None, :2] + mean_shape_diagram()[None] * boxes[:, None, 2:]
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +87,8 @@ def test_yunet_roll_has_the_sign_of_the_turn(yunet: YuNetFaceDetector) -> None:
     assert clockwise[0] > upright + 2 and counter[0] < upright - 2
 
 
-def test_pipeline_hands_yunet_angles_to_the_model(yunet: YuNetFaceDetector) -> None:
-    model = MeanShapeModel()
+def test_pipeline_hands_yunet_angles_to_the_model(yunet: YuNetFaceDetector, mean_shape_model) -> None:
+    model = mean_shape_model()
     faces = detect_keypoints(samples.astronaut(), detector=yunet, model=model)
     assert len(faces) == 1 and 0.7 <= faces[0].score <= 1
     assert model.angles[0] is not None and np.isfinite(model.angles[0]).all()
@@ -148,9 +135,11 @@ def test_a_corrupt_file_is_refused(no_models: Path) -> None:
     assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector) and "corrupt" in lines[0]
 
 
-def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(no_models: Path, monkeypatch, tmp_path, capfd) -> None:
+def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(
+    no_models: Path, monkeypatch, tmp_path, capfd, mean_shape_model
+) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: MeanShapeModel())
+    monkeypatch.setattr(fkp.detect, "default_model", lambda: mean_shape_model())
     assert main(["detect", "--detector", "yunet"]) == 1
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and str(no_models / YUNET_FILE) in err[0] and "fkp models download" in err[0]
@@ -218,7 +207,6 @@ def test_cli_download_without_network_says_so(dead_url: str, tmp_path, capfd) ->
 def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsys) -> None:
     url, _ = _served(http_dir, (Path(__file__).parent / "conftest.py").read_bytes())
     monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
-    monkeypatch.delenv("FKP_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert find_yunet() == tmp_path / "xdg" / "fkp" / "models" / YUNET_FILE
     assert main(["models", "download", "--url", url]) == 1  # not YuNet's bytes: refused, nothing kept

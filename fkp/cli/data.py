@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fkp.cli import CommandError
+from fkp.cli.common import CommandError
 from fkp.utils import W300_DIR_ENV, resolve_300w_dir, resolve_data_dir
 
 _DIR_HELP = "the data folder; default: $FKP_DATA_DIR if set, else ./data"

@@ -1,4 +1,4 @@
-"""``fkp detect`` (faces and keypoints on photos) and ``fkp video`` (on a video or a webcam).
+"""``fkp detect``: faces and their keypoints on photos and folders of photos, drawn and/or as JSON.
 
 Exit codes: 0 success (also when no face is found), 1 an input could not be read (the other inputs
 are still processed; each bad one is named on one stderr line) or the output could not be written,
@@ -17,134 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
-from fkp.cli import CommandError
+from fkp.cli.common import (
+    WRITABLE_SUFFIXES,
+    CommandError,
+    UsageError,
+    add_detection_options,
+    build_detector,
+    load_model_for,
+    sample_photo,
+    write_image,
+)
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from fkp.outputs import check_output, is_folder, plan_folder_outputs
+from fkp.utils import atomic_write_bytes
 
 DEMO_OUTPUT = Path("fkp_demo.png")
 """What ``fkp detect`` with no path writes: the astronaut sample with its keypoints."""
 FOLDER_OUTPUT = Path("fkp_detect")
 """Default output folder when there are several inputs and no ``-o``."""
-WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 SAMPLE_NAME = "sample:astronaut"
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def scale_factor_arg(text: str) -> float:
-    value = float(text)
-    if not value > 1:
-        raise argparse.ArgumentTypeError(f"must be above 1, got {text}")
-    return value
-
-
-def add_detection_options(parser: argparse.ArgumentParser) -> None:
-    """Model and detector options shared by ``fkp detect``, ``fkp video`` (and ``fkp filter``)."""
-    parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
-    parser.add_argument(
-        "--detector",
-        choices=("auto", "yunet", "haar"),
-        default="auto",
-        help="face detector: YuNet (its file from 'fkp models download'), the Haar cascade, or auto: "
-        "YuNet when its file is found, else Haar (default auto)",
-    )
-    parser.add_argument(
-        "--no-rotations",
-        action="store_true",
-        help="YuNet searches the image only, not also copies turned by -40 and 40 degrees: about three "
-        "times faster, but finds fewer faces rolled beyond 30 degrees",
-    )
-    group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
-    group.add_argument(
-        "--scale-factor", type=scale_factor_arg, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
-    )
-    group.add_argument(
-        "--min-neighbors",
-        type=non_negative_int,
-        default=5,
-        metavar="N",
-        help="raw detections needed per face; higher: fewer false faces, more missed ones (default 5)",
-    )
-    group.add_argument(
-        "--min-size", type=positive_int, default=30, metavar="PX", help="smallest face side in pixels (default 30)"
-    )
-
-
-def add_tracking_options(parser: argparse.ArgumentParser) -> None:
-    """``--detect-every`` and ``--no-tracking``, shared by ``fkp video`` and ``fkp filter``."""
-    parser.add_argument(
-        "--detect-every",
-        type=positive_int,
-        default=10,
-        metavar="N",
-        help="follow faces by their keypoints and run the face detector every N frames (default 10)",
-    )
-    parser.add_argument(
-        "--no-tracking", action="store_true", help="run the face detector on every frame instead (slower)"
-    )
-
-
-def build_detector(args: argparse.Namespace) -> Any:
-    """The face detector that ``--detector`` and the Haar options ask for (:func:`fkp.detect.make_detector`).
-
-    ``auto`` without YuNet's file prints one line naming ``fkp models download``; ``yunet`` without
-    it is a one-line error (exit code 1).
-    """
-    from fkp.detect import make_detector
-    from fkp.yunet import ModelFileError
-
-    name = getattr(args, "detector", "auto")
-    try:
-        return make_detector(
-            name,
-            notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
-            rotations=not getattr(args, "no_rotations", False),
-            scale_factor=args.scale_factor,
-            min_neighbors=args.min_neighbors,
-            min_size=args.min_size,
-        )
-    except ModelFileError as error:
-        raise CommandError(str(error)) from None
-
-
-def load_model_for(args: argparse.Namespace) -> Any:
-    """Load ``--model PATH`` or the shipped model; a missing or broken model is a one-line error."""
-    from fkp.detect import default_model
-    from fkp.predict import WeightsError, load_model
-
-    try:
-        return default_model() if args.model is None else load_model(args.model)
-    except WeightsError as error:  # its one line names the file
-        raise CommandError(str(error)) from None
-    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:
-        where = args.model or "the shipped default model"
-        raise CommandError(f"cannot load {where}: {error}") from None
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``fkp detect`` and ``fkp video``."""
+    """Add ``fkp detect``."""
     detect = subparsers.add_parser(
         "detect",
         help="find faces and their 68 keypoints on photos",
@@ -176,34 +71,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_detection_options(detect)
     detect.set_defaults(handler=run_detect)
-
-    video = subparsers.add_parser(
-        "video",
-        help="keypoints on every frame of a video or a webcam, smoothed",
-        description=(
-            "Find faces and keypoints on every frame of a video file (or a webcam), smooth them over time "
-            "and write an annotated video; prints faces per second. Exit code 1 when the input cannot be read."
-        ),
-    )
-    source = video.add_mutually_exclusive_group(required=True)
-    source.add_argument("input", nargs="?", metavar="IN", help="video file")
-    source.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file (Ctrl-C stops)")
-    video.add_argument("-o", "--output", metavar="OUT", help="output video, .mp4 or .avi (default: NAME_fkp.mp4)")
-    video.add_argument(
-        "--smoothing",
-        type=non_negative_float,
-        default=None,
-        metavar="S",
-        help="temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
-    )
-    video.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-    add_tracking_options(video)
-    add_detection_options(video)
-    video.set_defaults(handler=run_video)
-
-
-class _UsageError(Exception):
-    """A combination of arguments that cannot work: reported like argparse's errors (exit code 2)."""
 
 
 @dataclass
@@ -274,24 +141,10 @@ def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) ->
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"{folder}: exists and is not a folder (several inputs need an output folder)")
     if not folder.exists() and folder.suffix.lower() in WRITABLE_SUFFIXES:
-        raise _UsageError(f"-o {folder}: several inputs need an output folder, not an image file name")
+        raise UsageError(f"-o {folder}: several inputs need an output folder, not an image file name")
     names = [_output_name(job.path) for job in jobs if job.path is not None]
     for job, path in zip(jobs, plan_folder_outputs(folder, names, inputs, args.overwrite)):
         job.output = path
-
-
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise CommandError(f"{path}: cannot encode the image as {suffix}")
-    from fkp.utils import atomic_write_bytes
-
-    try:
-        atomic_write_bytes(path, encoded.tobytes())
-    except OSError as error:
-        raise CommandError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
 def _json_report(report: _Report) -> str:
@@ -307,16 +160,6 @@ def _progress(jobs: list[_Job], show: bool) -> Iterator[_Job]:
     from tqdm.auto import tqdm
 
     yield from tqdm(jobs, unit="image", desc="fkp detect", file=sys.stderr)
-
-
-def _sample_photo() -> np.ndarray:
-    """The demo's photo (scikit-image's astronaut), or a one-line :class:`CommandError` without it."""
-    from fkp.samples import SampleUnavailableError, astronaut
-
-    try:
-        return astronaut()
-    except SampleUnavailableError as error:
-        raise CommandError(str(error)) from error
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -336,12 +179,8 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.json and args.json != "-":
         check_output(args.json, [job.path for job in jobs if job.path is not None], what="--json")
     if draw and jobs:
-        try:
-            _assign_outputs(jobs, args, single)
-        except _UsageError as error:
-            print(f"fkp detect: error: {error}", file=sys.stderr)
-            return 2
-    sample = _sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
+        _assign_outputs(jobs, args, single)
+    sample = sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
     detector = build_detector(args)
     model = load_model_for(args) if jobs else None
     to_stdout = args.json == "-"
@@ -378,8 +217,6 @@ def run_detect(args: argparse.Namespace) -> int:
         if to_stdout:
             print(payload)
         else:
-            from fkp.utils import atomic_write_bytes
-
             try:
                 atomic_write_bytes(args.json, (payload + "\n").encode())
             except OSError as error:
@@ -397,55 +234,3 @@ def run_detect(args: argparse.Namespace) -> int:
         lines.append(f"wrote {args.json}")
     print("\n".join(lines), file=sys.stderr if to_stdout else sys.stdout)
     return 1 if report.errors else 0
-
-
-def annotate_video_from_args(
-    args: argparse.Namespace, path: str | None, label: str, render: Any = None
-) -> tuple[Any, Path]:
-    """Run :func:`fkp.video.annotate_video` with the options that ``fkp video`` and ``fkp filter``
-    share (``--camera``, ``-o``, ``--smoothing``, ``--max-frames``, detector and model options).
-
-    Returns:
-        The run's :class:`fkp.video.VideoStats` and the video written
-        (default ``STEM_LABEL.mp4``, or ``cameraN_LABEL.mp4``).
-    """
-    from fkp.smoothing import DEFAULT_SMOOTHING
-    from fkp.video import VideoReadError, annotate_video
-
-    if args.camera is not None:
-        source: str | int = args.camera
-        default_output = Path(f"camera{args.camera}_{label}.mp4")
-    else:
-        source = str(path)
-        default_output = Path(f"{Path(str(path)).stem}_{label}.mp4")
-    output = Path(args.output) if args.output else default_output
-    check_output(output, [] if path is None else [path], what="-o" if args.output else "output")
-    try:
-        stats = annotate_video(
-            source,
-            output,
-            render=render,
-            detector=build_detector(args),
-            model=load_model_for(args),
-            smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
-            progress=True,
-            max_frames=args.max_frames,
-            detect_every=None if getattr(args, "no_tracking", False) else getattr(args, "detect_every", 10),
-        )
-    except (VideoReadError, ValueError) as error:
-        raise CommandError(str(error)) from None
-    return stats, output
-
-
-def run_video(args: argparse.Namespace) -> int:
-    """Handler of ``fkp video``."""
-    from fkp.utils import set_seed
-
-    set_seed(0)
-    stats, output = annotate_video_from_args(args, args.input, "fkp")
-    print(
-        f"{stats.frames} frames, {stats.faces} faces, {stats.seconds:.1f} s: "
-        f"{stats.faces_per_second:.1f} faces/s, {stats.frames_per_second:.1f} frames/s "
-        f"(detector on {stats.detector_runs} frames)\nwrote {output}"
-    )
-    return 0

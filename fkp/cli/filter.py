@@ -26,16 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from fkp.cli import CommandError
-from fkp.cli.detect import (
+from fkp.cli.common import (
     WRITABLE_SUFFIXES,
+    CommandError,
     add_detection_options,
-    add_tracking_options,
+    add_video_options,
     annotate_video_from_args,
     build_detector,
     load_model_for,
     non_negative_float,
-    positive_int,
+    sample_photo,
     write_image,
 )
 from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
@@ -90,19 +90,11 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="opacity, blur strength or axis length (1)",
     )
-    parser.add_argument(
-        "--smoothing",
-        type=non_negative_float,
-        default=None,
-        metavar="S",
-        help="videos: temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
-    )
-    parser.add_argument("--max-frames", type=positive_int, metavar="N", help="videos: stop after N frames")
     art = parser.add_argument_group("your own overlay")
     art.add_argument("--art", metavar="PNG", help="an RGBA picture to place instead of --filter")
     art.add_argument("--anchors", type=_numbers(float), metavar="X,Y,...", help="anchor points in the picture's pixels")
     art.add_argument("--points", type=_numbers(int), metavar="I,...", help="keypoint indices (0-67) the anchors go to")
-    add_tracking_options(parser)
+    add_video_options(parser, also_photos=True)
     add_detection_options(parser)
     parser.set_defaults(handler=run, parser=parser)
 
@@ -134,9 +126,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
     from fkp.images import ImageReadError, load_image
 
     if args.path is None:
-        from fkp.samples import astronaut
-
-        image, default_output = astronaut(), Path(f"fkp_{label}.png")
+        image, default_output = sample_photo(), Path(f"fkp_{label}.png")
     else:
         try:
             image = load_image(args.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fkp.cli import CommandError
+from fkp.cli.common import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"download {YUNET_FILE} (230 KB, MIT licence) from the OpenCV Model Zoo",
         description=(
             f"Download the YuNet face detector, {YUNET_FILE}, from the OpenCV Model Zoo into the user cache "
-            "(~/.cache/fkp/models; $XDG_CACHE_HOME and $FKP_CACHE_DIR are honoured), check its sha256 and "
+            "(~/.cache/fkp/models; $XDG_CACHE_HOME is honoured), check its sha256 and "
             "move it into place only then: a failed or interrupted run leaves nothing behind."
         ),
     )

@@ -1,24 +1,30 @@
-"""``fkp train``, ``fkp evaluate`` and ``fkp export``: the model's life cycle on the command line."""
+"""``fkp train``: train a keypoint model; every :class:`fkp.train.TrainConfig` field is an option."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
-import json
+import inspect
+import io
+import textwrap
+import tokenize
 import typing
 
-from fkp.cli import CommandError, UsageError
-from fkp.outputs import check_folder, check_output
-from fkp.utils import atomic_write_bytes
+from fkp.cli.common import CommandError, UsageError
+from fkp.outputs import check_folder
+
+_HELP_WITHOUT_COMMENT = {
+    "batch_size": "images per optimiser step",
+    "weight_decay": "AdamW's decoupled weight decay",
+    "seed": "seed of every random choice (fkp.utils.set_seed): the same seed, the same run",
+    "out_dir": "folder for last.pt, best.safetensors, best.onnx, log.csv and summary.json",
+}
+"""Help for the TrainConfig fields that have no comment in fkp/train.py (a comment there wins)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    _register_train(subparsers)
-    _register_evaluate(subparsers)
-    _register_export(subparsers)
-
-
-def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fkp train``."""
     parser = subparsers.add_parser(
         "train",
         help="train a keypoint model",
@@ -31,13 +37,46 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_train)
 
 
+def field_help(cls: type) -> dict[str, str]:
+    """Each dataclass field's comment in ``cls``'s source, as help text: the comment on the field's
+    line(s), else the comment lines just above it ("" for a field with neither).
+
+    ``TrainConfig`` documents its fields with comments (one place); ``fkp train --help`` shows them.
+    """
+    source = textwrap.dedent(inspect.getsource(cls))
+    comments: dict[int, str] = {}  # line number -> comment text
+    code_lines: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+        elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            code_lines.update(range(token.start[0], token.end[0] + 1))
+    help_texts: dict[str, str] = {}
+    body = ast.parse(source).body[0]
+    assert isinstance(body, ast.ClassDef)
+    for node in body.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        end = node.end_lineno or node.lineno
+        on_line = [comments[n] for n in range(node.lineno, end + 1) if n in comments]
+        above: list[str] = []
+        line = node.lineno - 1
+        while line in comments and line not in code_lines:  # a block of comment-only lines
+            above.insert(0, comments[line])
+            line -= 1
+        help_texts[node.target.id] = " ".join(on_line or above)
+    return help_texts
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from fkp.train import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
+    help_texts = field_help(TrainConfig)
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
         hint = hints[spec.name]
+        text = help_texts.get(spec.name) or _HELP_WITHOUT_COMMENT.get(spec.name, "")
         if spec.name == "data":
             parser.add_argument(
                 "--data",
@@ -50,14 +89,14 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
             )
         elif typing.get_origin(hint) is tuple:
             item = typing.get_args(hint)[0]
-            parser.add_argument(flag, nargs="+", type=item, default=spec.default)
+            parser.add_argument(flag, nargs="+", type=item, default=spec.default, help=text)
         elif hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=text)
         elif typing.get_origin(hint) is typing.Literal:
-            parser.add_argument(flag, choices=typing.get_args(hint), default=spec.default)
+            parser.add_argument(flag, choices=typing.get_args(hint), default=spec.default, help=text)
         else:
             kind = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
-            parser.add_argument(flag, type=kind, default=spec.default)
+            parser.add_argument(flag, type=kind, default=spec.default, help=text)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -89,82 +128,3 @@ def _train(args: argparse.Namespace) -> int:
             f"{result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}"
         )
     return 130 if result.interrupted else 0
-
-
-def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score a model on a labelled split",
-        description="Print mean and median NME, failure rate, AUC, per-region NME and ms per face "
-        "(one thread), and write a JSON report.",
-    )
-    parser.add_argument("--model", help="model file (default: the shipped model)")
-    parser.add_argument("--split", choices=("test", "training"), default="test")
-    parser.add_argument(
-        "--boxes", choices=("gt", "haar", "yunet"), default="gt", help="ground-truth, Haar or YuNet detector boxes"
-    )
-    parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
-    parser.add_argument(
-        "--data",
-        "--data-dir",
-        dest="data_dir",
-        metavar="NAME_OR_DIR",
-        help="'udacity' (the default: $FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then ./data/faces-300w) or a folder",
-    )
-    parser.add_argument(
-        "--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)"
-    )
-    parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
-    parser.set_defaults(handler=_evaluate)
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    import cv2
-    import torch
-
-    from fkp.data import DataNotFoundError
-    from fkp.evaluate import evaluate
-    from fkp.predict import WeightsError, default_weights_path, load_model
-    from fkp.yunet import ModelFileError
-
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    check_output(
-        args.json_path, [args.model or default_weights_path()], what="--json"
-    )  # before the evaluation, not after it
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
-    try:
-        model = load_model(args.model, backend=args.backend, threads=args.threads)
-        result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
-    except (WeightsError, DataNotFoundError, ModelFileError) as error:
-        raise CommandError(str(error)) from error
-    print(f"{model}\n{result}")
-    report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
-    atomic_write_bytes(args.json_path, (json.dumps(report, indent=2) + "\n").encode())
-    print(f"report written to {args.json_path}")
-    return 0
-
-
-def _register_export(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a model to ONNX")
-    parser.add_argument("--model", help="model file (default: the shipped model)")
-    parser.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
-    parser.set_defaults(handler=_export)
-
-
-def _export(args: argparse.Namespace) -> int:
-    from fkp.export import export_onnx
-    from fkp.predict import WeightsError, default_weights_path, load_model
-
-    check_output(args.onnx, [args.model or default_weights_path()], what="--onnx")
-    try:
-        model = load_model(args.model, backend="torch")  # export needs only the network
-    except WeightsError as error:
-        raise CommandError(str(error)) from error
-    export_onnx(model, args.onnx)
-    print(
-        f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)"
-    )
-    return 0

@@ -1,0 +1,242 @@
+"""What the ``fkp`` sub-commands share: their errors, argument types, the detector and model
+options, writing a drawing, the sample photo and the video run that ``fkp video`` and ``fkp filter``
+both make. Each sub-command lives in its own module of :mod:`fkp.cli` and imports from here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fkp.outputs import check_output
+from fkp.utils import atomic_write_bytes
+
+WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+"""Image endings a drawing is written as; any other output name gets a PNG."""
+
+
+class CommandError(Exception):
+    """A failure reported to the user as one line on stderr, with exit code 1."""
+
+
+class UsageError(Exception):
+    """Arguments that cannot work together or are out of range: one line on stderr, exit code 2."""
+
+
+class SubcommandParser(argparse.ArgumentParser):
+    """A sub-command's parser that can add options on first use (:meth:`add_options_later`), so that
+    building the whole ``fkp`` parser imports nothing heavy: ``fkp train``'s options come from
+    ``TrainConfig``, which imports torch, and ``fkp detect`` must start without it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def add_options_later(self, add_options: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Call ``add_options(self)`` before this parser first parses or prints its help."""
+        self._pending.append(add_options)
+
+    def _add_pending(self) -> None:
+        while self._pending:
+            self._pending.pop(0)(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._add_pending()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._add_pending()
+        return super().format_help()
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number of at least 0 (not NaN)."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def scale_factor_arg(text: str) -> float:
+    """argparse type: a number above 1 (the Haar pyramid step)."""
+    value = float(text)
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"must be above 1, got {text}")
+    return value
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    """Model and detector options shared by ``fkp detect``, ``fkp video`` (and ``fkp filter``)."""
+    parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
+    parser.add_argument(
+        "--detector",
+        choices=("auto", "yunet", "haar"),
+        default="auto",
+        help="face detector: YuNet (its file from 'fkp models download'), the Haar cascade, or auto: "
+        "YuNet when its file is found, else Haar (default auto)",
+    )
+    parser.add_argument(
+        "--no-rotations",
+        action="store_true",
+        help="YuNet searches the image only, not also copies turned by -40 and 40 degrees: about three "
+        "times faster, but finds fewer faces rolled beyond 30 degrees",
+    )
+    group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
+    group.add_argument(
+        "--scale-factor", type=scale_factor_arg, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
+    )
+    group.add_argument(
+        "--min-neighbors",
+        type=non_negative_int,
+        default=5,
+        metavar="N",
+        help="raw detections needed per face; higher: fewer false faces, more missed ones (default 5)",
+    )
+    group.add_argument(
+        "--min-size", type=positive_int, default=30, metavar="PX", help="smallest face side in pixels (default 30)"
+    )
+
+
+def add_video_options(parser: argparse.ArgumentParser, also_photos: bool = False) -> None:
+    """``--smoothing``, ``--max-frames``, ``--detect-every`` and ``--no-tracking``: the options of
+    :func:`annotate_video_from_args`, shared by ``fkp video`` and ``fkp filter`` (``also_photos``:
+    the command takes photos too, so the help says these are for videos)."""
+    videos = "videos: " if also_photos else ""
+    parser.add_argument(
+        "--smoothing",
+        type=non_negative_float,
+        default=None,
+        metavar="S",
+        help=f"{videos}temporal smoothing strength: 0 off, 1 default, 2 twice as smooth, ...",
+    )
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help=f"{videos}stop after N frames")
+    parser.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help=f"{videos}follow faces by their keypoints and run the face detector every N frames (default 10)",
+    )
+    parser.add_argument(
+        "--no-tracking", action="store_true", help=f"{videos}run the face detector on every frame instead (slower)"
+    )
+
+
+def build_detector(args: argparse.Namespace) -> Any:
+    """The face detector that ``--detector`` and the Haar options ask for (:func:`fkp.detect.make_detector`).
+
+    ``auto`` without YuNet's file prints one line naming ``fkp models download``; ``yunet`` without
+    it is a one-line error (exit code 1).
+    """
+    from fkp.detect import make_detector
+    from fkp.yunet import ModelFileError
+
+    try:
+        return make_detector(
+            args.detector,
+            notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
+            rotations=not args.no_rotations,
+            scale_factor=args.scale_factor,
+            min_neighbors=args.min_neighbors,
+            min_size=args.min_size,
+        )
+    except ModelFileError as error:
+        raise CommandError(str(error)) from None
+
+
+def load_model_for(args: argparse.Namespace) -> Any:
+    """Load ``--model PATH`` or the shipped model; a missing or broken model is a one-line error."""
+    from fkp.detect import default_model
+    from fkp.predict import WeightsError, load_model
+
+    try:
+        return default_model() if args.model is None else load_model(args.model)
+    except WeightsError as error:  # its one line names the file
+        raise CommandError(str(error)) from None
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:
+        where = args.model or "the shipped default model"
+        raise CommandError(f"cannot load {where}: {error}") from None
+
+
+def write_image(path: Path, rgb: np.ndarray) -> None:
+    """Encode (H, W, 3) uint8 RGB by ``path``'s ending (PNG for an unknown one) and write it atomically;
+    a failure is a one-line :class:`CommandError`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise CommandError(f"{path}: cannot encode the image as {suffix}")
+    try:
+        atomic_write_bytes(path, encoded.tobytes())
+    except OSError as error:
+        raise CommandError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def sample_photo() -> np.ndarray:
+    """The sample photo (scikit-image's astronaut) that ``fkp detect`` and ``fkp filter`` use without
+    a path, or a one-line :class:`CommandError` without scikit-image."""
+    from fkp.samples import SampleUnavailableError, astronaut
+
+    try:
+        return astronaut()
+    except SampleUnavailableError as error:
+        raise CommandError(str(error)) from error
+
+
+def annotate_video_from_args(
+    args: argparse.Namespace, path: str | None, label: str, render: Any = None
+) -> tuple[Any, Path]:
+    """Run :func:`fkp.video.annotate_video` with the options that ``fkp video`` and ``fkp filter``
+    share (``--camera``, ``-o``, ``--smoothing``, ``--max-frames``, detector and model options).
+
+    Returns:
+        The run's :class:`fkp.video.VideoStats` and the video written
+        (default ``STEM_LABEL.mp4``, or ``cameraN_LABEL.mp4``).
+    """
+    from fkp.smoothing import DEFAULT_SMOOTHING
+    from fkp.video import VideoReadError, annotate_video
+
+    if args.camera is not None:
+        source: str | int = args.camera
+        default_output = Path(f"camera{args.camera}_{label}.mp4")
+    else:
+        source = str(path)
+        default_output = Path(f"{Path(str(path)).stem}_{label}.mp4")
+    output = Path(args.output) if args.output else default_output
+    check_output(output, [] if path is None else [path], what="-o" if args.output else "output")
+    try:
+        stats = annotate_video(
+            source,
+            output,
+            render=render,
+            detector=build_detector(args),
+            model=load_model_for(args),
+            smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
+            progress=True,
+            max_frames=args.max_frames,
+            detect_every=None if args.no_tracking else args.detect_every,
+        )
+    except (VideoReadError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    return stats, output

@@ -1,0 +1,67 @@
+"""``fkp evaluate``: score a model on a labelled split (NME, failure rate, AUC, speed) and write a JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fkp.cli.common import CommandError, UsageError
+from fkp.outputs import check_output
+from fkp.utils import atomic_write_bytes
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fkp evaluate``."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model on a labelled split",
+        description="Print mean and median NME, failure rate, AUC, per-region NME and ms per face "
+        "(one thread), and write a JSON report.",
+    )
+    parser.add_argument("--model", help="model file (default: the shipped model)")
+    parser.add_argument("--split", choices=("test", "training"), default="test")
+    parser.add_argument(
+        "--boxes", choices=("gt", "haar", "yunet"), default="gt", help="ground-truth, Haar or YuNet detector boxes"
+    )
+    parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
+    parser.add_argument(
+        "--data",
+        "--data-dir",
+        dest="data_dir",
+        metavar="NAME_OR_DIR",
+        help="'udacity' (the default: $FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then ./data/faces-300w) or a folder",
+    )
+    parser.add_argument(
+        "--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)"
+    )
+    parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
+    parser.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import cv2
+    import torch
+
+    from fkp.data import DataNotFoundError
+    from fkp.evaluate import evaluate
+    from fkp.predict import WeightsError, default_weights_path, load_model
+    from fkp.yunet import ModelFileError
+
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    check_output(
+        args.json_path, [args.model or default_weights_path()], what="--json"
+    )  # before the evaluation, not after it
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    try:
+        model = load_model(args.model, backend=args.backend, threads=args.threads)
+        result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
+    except (WeightsError, DataNotFoundError, ModelFileError) as error:
+        raise CommandError(str(error)) from error
+    print(f"{model}\n{result}")
+    report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
+    atomic_write_bytes(args.json_path, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"report written to {args.json_path}")
+    return 0
