@@ -1,16 +1,22 @@
-"""The typed configs of the keypoint networks, without PyTorch.
+"""The typed configs of the keypoint networks, and the registry of architectures, without PyTorch.
 
 A model file stores its config as JSON (:func:`config_to_dict`); inference reads it back
 (:func:`config_from_dict`) to know the crop size without importing torch. The networks these
 configs describe are in :mod:`fkp.models`, which re-exports everything here.
+
+Adding an architecture, timm-style: a frozen config dataclass here, decorated with
+:func:`register_config` (its ``architecture`` field names it), and its network in
+:mod:`fkp.models`, decorated with :func:`fkp.models.register_model`. Training
+(``fkp train --architecture NAME``), saving, loading and the ONNX export then know it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Protocol, TypeVar
 
-Architecture = Literal["naimishnet", "keypointnet"]
+Architecture = str
+"""The name of a registered architecture (see :data:`CONFIGS`)."""
 
 INPUT_SIZE_RANGE = (16, 512)
 """Smallest and largest crop side, in pixels, that a stored config may ask for."""
@@ -18,6 +24,44 @@ WIDTH_RANGE = (1, 4096)
 """Smallest and largest channel count, dense width or block count a stored config may ask for."""
 
 
+CONFIGS: dict[str, type] = {}
+"""Architecture name -> its config class, filled by :func:`register_config`."""
+_Config = TypeVar("_Config", bound=type)
+
+
+def register_config(config_class: _Config) -> _Config:
+    """Class decorator: register a frozen config dataclass under its ``architecture`` default.
+
+    The class needs an ``input_size: int`` field, an ``architecture`` field (``init=False``) whose
+    default is its unique name, and a ``check()`` method that raises ``ValueError`` for sizes
+    a stored file may not ask for.
+    """
+    name = next(spec.default for spec in fields(config_class) if spec.name == "architecture")
+    if not isinstance(name, str) or name in CONFIGS:
+        raise ValueError(f"architecture name {name!r} is not a new string")
+    CONFIGS[name] = config_class
+    return config_class
+
+
+def config_class(architecture: str) -> type:
+    """The config class registered as ``architecture``.
+
+    Raises:
+        ValueError: (one line) no such architecture.
+    """
+    if architecture not in CONFIGS:
+        raise ValueError(f"unknown architecture {architecture!r}; expected one of {sorted(CONFIGS)}")
+    return CONFIGS[architecture]
+
+
+def _check_widths(name: str, widths: list[Any]) -> None:
+    low, high = WIDTH_RANGE
+    bad = [width for width in widths if not (isinstance(width, int) and low <= width <= high)]
+    if bad:
+        raise ValueError(f"{name} config sizes must be integers in [{low}, {high}], got {bad}")
+
+
+@register_config
 @dataclass(frozen=True)
 class NaimishNetConfig:
     """The course baseline: convolution, pooling and dropout stages, then dense layers."""
@@ -30,7 +74,14 @@ class NaimishNetConfig:
     dense_dropout: float = 0.5
     architecture: Architecture = field(default="naimishnet", init=False)
 
+    def check(self) -> None:
+        """Raise ``ValueError`` unless every stage has its sizes, all in range."""
+        if len({len(self.channels), len(self.kernel_sizes), len(self.dropouts)}) != 1:
+            raise ValueError("naimishnet channels, kernel_sizes and dropouts must have one entry per stage")
+        _check_widths(self.architecture, [*self.channels, *self.kernel_sizes, self.dense])
 
+
+@register_config
 @dataclass(frozen=True)
 class KeypointNetConfig:
     """The default model: a small residual encoder, a feature pyramid decoder and soft-argmax heatmaps."""
@@ -41,13 +92,25 @@ class KeypointNetConfig:
     decoder_channels: int = 48  # width of the pyramid decoder (stride 16 -> 8 -> 4)
     architecture: Architecture = field(default="keypointnet", init=False)
 
+    def check(self) -> None:
+        """Raise ``ValueError`` unless it has 5 widths and 3 block counts, all in range."""
+        if (len(self.channels), len(self.blocks)) != (5, 3):
+            raise ValueError("keypointnet config needs 5 channels and 3 block counts")
+        _check_widths(self.architecture, [*self.channels, *self.blocks, self.decoder_channels])
 
-ModelConfig = NaimishNetConfig | KeypointNetConfig
 
-_KINDS: dict[str, type[NaimishNetConfig] | type[KeypointNetConfig]] = {
-    "naimishnet": NaimishNetConfig,
-    "keypointnet": KeypointNetConfig,
-}
+class ModelConfig(Protocol):
+    """What every registered config has (an instance of a class in :data:`CONFIGS`): a dataclass."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def input_size(self) -> int: ...  # side S of the square grayscale input crop, in pixels
+
+    @property
+    def architecture(self) -> str: ...  # its name in the registry
+
+    def check(self) -> None: ...  # raise ValueError for sizes out of range
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:
@@ -66,9 +129,7 @@ def config_from_dict(values: dict[str, Any]) -> ModelConfig:
         raise ValueError(f"model config must be a JSON object, got {type(values).__name__}")
     values = dict(values)
     architecture = values.pop("architecture", None)
-    if architecture not in _KINDS:
-        raise ValueError(f"unknown architecture {architecture!r}; expected one of {sorted(_KINDS)}")
-    kind = _KINDS[architecture]
+    kind = config_class(str(architecture))
     known = {spec.name for spec in fields(kind) if spec.init}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -85,17 +146,4 @@ def _check_sizes(config: ModelConfig) -> None:
     low, high = INPUT_SIZE_RANGE
     if not (isinstance(config.input_size, int) and low <= config.input_size <= high):
         raise ValueError(f"input_size must be an integer in [{low}, {high}], got {config.input_size!r}")
-    widths: list[Any] = list(config.channels)
-    if isinstance(config, NaimishNetConfig):
-        lengths = {len(config.channels), len(config.kernel_sizes), len(config.dropouts)}
-        if len(lengths) != 1:
-            raise ValueError("naimishnet channels, kernel_sizes and dropouts must have one entry per stage")
-        widths += [*config.kernel_sizes, config.dense]
-    else:
-        if (len(config.channels), len(config.blocks)) != (5, 3):
-            raise ValueError("keypointnet config needs 5 channels and 3 block counts")
-        widths += [*config.blocks, config.decoder_channels]
-    low, high = WIDTH_RANGE
-    bad = [width for width in widths if not (isinstance(width, int) and low <= width <= high)]
-    if bad:
-        raise ValueError(f"{config.architecture} config sizes must be integers in [{low}, {high}], got {bad}")
+    config.check()

@@ -8,21 +8,29 @@ Their configs live in :mod:`fkp.model_config` (no torch), re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.model_config import (
+    CONFIGS,
     Architecture,
     KeypointNetConfig,
     ModelConfig,
     NaimishNetConfig,
+    config_class,
     config_from_dict,
     config_to_dict,
+    register_config,
 )
 
 __all__ = [
+    "CONFIGS",
+    "MODELS",
     "Architecture",
     "KeypointNet",
     "KeypointNetConfig",
@@ -30,19 +38,41 @@ __all__ = [
     "NaimishNet",
     "NaimishNetConfig",
     "build_model",
+    "config_class",
     "config_from_dict",
     "config_to_dict",
+    "register_config",
+    "register_model",
     "soft_argmax",
 ]
 
+MODELS: dict[str, type[nn.Module]] = {}
+"""Architecture name -> its network class, filled by :func:`register_model`."""
+_Network = TypeVar("_Network", bound=type[nn.Module])
+
+
+def register_model(config: type) -> Callable[[_Network], _Network]:
+    """Class decorator: the network built for configs of class ``config``.
+
+    ``config`` is a config class registered with :func:`fkp.model_config.register_config`; the
+    network's ``__init__`` takes one such config, and its ``forward`` maps (N, 1, S, S)
+    standardised crops to (N, 68, 2) normalised points.
+    """
+    name = next(key for key, value in CONFIGS.items() if value is config)
+
+    def register(network: _Network) -> _Network:
+        MODELS[name] = network
+        return network
+
+    return register
+
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The network a config describes."""
-    if isinstance(config, NaimishNetConfig):
-        return NaimishNet(config)
-    return KeypointNet(config)
+    """The network a config describes (see :data:`MODELS`)."""
+    return MODELS[config.architecture](config)
 
 
+@register_model(NaimishNetConfig)
 class NaimishNet(nn.Module):
     """The course baseline (after Agarwal et al., 2017): direct regression of 136 numbers.
 
@@ -136,6 +166,7 @@ def soft_argmax(heatmaps: torch.Tensor) -> torch.Tensor:
     return torch.stack([x, y], dim=-1)
 
 
+@register_model(KeypointNetConfig)
 class KeypointNet(nn.Module):
     """The default model: residual encoder to stride 16, pyramid decoder back to stride 4, one
     heatmap per keypoint and a soft-argmax that turns each heatmap into sub-pixel coordinates.

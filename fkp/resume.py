@@ -55,7 +55,8 @@ def validate_config(config: TrainConfig) -> None:
     """Refuse settings that cannot train, naming the option, before any data is read.
 
     Raises:
-        ConfigError: a size or count below 1, a fraction outside its range, or an unknown device.
+        ConfigError: a size or count below 1, a fraction outside its range, an unknown architecture
+            or an unknown device.
     """
     at_least_one = {
         "epochs": config.epochs,
@@ -70,6 +71,10 @@ def validate_config(config: TrainConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if config.limit is not None and config.limit < config.batch_size:
         raise ConfigError(f"--batch-size {config.batch_size} is larger than --limit {config.limit}: nothing to train")
+    from fkp.models import MODELS
+
+    if config.architecture not in MODELS:
+        raise ConfigError(f"--architecture {config.architecture!r} is not one of {sorted(MODELS)}")
     if not 0.0 < config.val_fraction < 1.0:
         raise ConfigError(f"--val-fraction must be between 0 and 1, got {config.val_fraction}")
     if not config.lr > 0:

@@ -34,7 +34,7 @@ from fkp import conventions, geometry, metrics
 from fkp.calibration import DETECTOR_STYLES
 from fkp.data import FacialKeypointsDataset, mirror_asymmetry, person_disjoint_split
 from fkp.landmarks import MIRROR
-from fkp.models import KeypointNetConfig, ModelConfig, NaimishNetConfig, build_model, config_to_dict
+from fkp.models import ModelConfig, build_model, config_class, config_to_dict
 from fkp.predict import DEFAULT_BOX_SCALE, KeypointModel
 from fkp.resume import (
     CheckpointError,
@@ -62,7 +62,7 @@ faces would teach a bias (measured: 3.9% against 4.7% validation NME on the Udac
 class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
-    architecture: Literal["keypointnet", "naimishnet"] = "keypointnet"  # see fkp.models
+    architecture: str = "keypointnet"  # network, by name (fkp.models.MODELS: keypointnet, naimishnet)
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 3)  # times each set's images appear per epoch, in `data` order (default 1)
     labels: Literal["300w", "udacity"] = (
@@ -100,9 +100,8 @@ class TrainConfig:
     resume: bool = False  # continue from out_dir/last.pt
 
     def model_config(self) -> ModelConfig:
-        if self.architecture == "naimishnet":
-            return NaimishNetConfig(input_size=self.input_size)
-        return KeypointNetConfig(input_size=self.input_size)
+        """The registered config of ``architecture`` with its defaults, at ``input_size``."""
+        return config_class(self.architecture)(input_size=self.input_size)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

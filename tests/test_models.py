@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -13,8 +14,10 @@ from fkp.models import (
     soft_argmax,
 )
 
-SMALL = [NaimishNetConfig(input_size=32, channels=(4, 8), kernel_sizes=(3, 3), dropouts=(0.1, 0.1), dense=16),
-         KeypointNetConfig(input_size=32, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8)]
+SMALL = [
+    NaimishNetConfig(input_size=32, channels=(4, 8), kernel_sizes=(3, 3), dropouts=(0.1, 0.1), dense=16),
+    KeypointNetConfig(input_size=32, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8),
+]
 
 
 @pytest.mark.parametrize("config", SMALL, ids=lambda c: c.architecture)
@@ -49,3 +52,59 @@ def test_soft_argmax_finds_a_sharp_peak_at_the_cell_centre():
     points = soft_argmax(heatmaps)[0]
     cell = lambda i: (i + 0.5) / 8 * 2 - 1  # noqa: E731
     torch.testing.assert_close(points, torch.tensor([[cell(5), cell(2)], [cell(0), cell(7)]]))
+
+
+def test_one_pair_of_decorators_adds_an_architecture_that_trains_saves_and_loads(tmp_path):
+    """The registry: a config class and its network are all a new architecture needs."""
+    from dataclasses import dataclass, field
+
+    from torch import nn
+
+    from fkp.model_config import CONFIGS, register_config
+    from fkp.models import MODELS, register_model
+    from fkp.predict import KeypointModel, load_model
+    from fkp.train import TrainConfig
+
+    @register_config
+    @dataclass(frozen=True)
+    class TinyConfig:
+        input_size: int = 16
+        architecture: str = field(default="tiny-test-net", init=False)
+
+        def check(self) -> None:
+            pass
+
+    @register_model(TinyConfig)
+    class TinyNet(nn.Module):
+        def __init__(self, config: TinyConfig) -> None:
+            super().__init__()
+            self.config = config
+            self.head = nn.Linear(config.input_size**2, 136)
+
+        def forward(self, crops: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.head(crops.flatten(1))).view(-1, 68, 2)
+
+    try:
+        config = TrainConfig(architecture="tiny-test-net", input_size=16).model_config()
+        assert isinstance(config, TinyConfig) and config.input_size == 16
+        net = build_model(config)
+        assert isinstance(net, TinyNet)
+        KeypointModel(net, config).save(tmp_path / "tiny.safetensors", onnx=False)
+        loaded = load_model(tmp_path / "tiny.safetensors", backend="torch")
+        crops = np.zeros((2, 16, 16), np.uint8)
+        np.testing.assert_allclose(
+            loaded.predict_crops(crops), KeypointModel(net, config).predict_crops(crops), atol=1e-6
+        )
+    finally:
+        del CONFIGS["tiny-test-net"], MODELS["tiny-test-net"]
+
+
+def test_an_unknown_architecture_is_one_clear_error():
+    from fkp.model_config import config_from_dict
+    from fkp.resume import ConfigError, validate_config
+    from fkp.train import TrainConfig
+
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
+        config_from_dict({"architecture": "resnet", "input_size": 64})
+    with pytest.raises(ConfigError, match="--architecture 'resnet'"):
+        validate_config(TrainConfig(architecture="resnet"))
