@@ -3,8 +3,9 @@
 For each notebook: open it in JupyterLab, Run > Run All Cells, wait until the kernel is idle, save,
 and check that every code cell ran with no error output; then check that every ipywidgets control
 renders and responds: a slider moved, a checkbox ticked or a dropdown changed must change the
-picture its ``interactive`` draws. The server runs on a copy of the notebooks in a temporary folder
-(the committed ones are never touched) with ``FKP_SMOKE=1``. On a failure a screenshot of the page
+picture its ``interactive`` draws. The server runs with ``FKP_SMOKE=1`` in a temporary folder laid
+out like the clone: copies of the notebooks (the committed ones are never touched) and links to the
+rest. On a failure a screenshot of the page
 is saved and its path printed.
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``; ``apt-get install chromium``) and Playwright
@@ -75,10 +76,13 @@ class Lab:
     token: str
     folder: Path
 
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(f"{self.url}/api/{path}", headers={"Authorization": f"token {self.token}"})
+    def api(self, path: str, method: str = "GET") -> Any:
+        """Call the server's REST API (``/api/PATH``); returns the decoded JSON answer (None if empty)."""
+        headers = {"Authorization": f"token {self.token}"}
+        request = urllib.request.Request(f"{self.url}/api/{path}", headers=headers, method=method)
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
+            body = response.read()
+        return json.loads(body) if body else None
 
 
 def _free_port() -> int:
@@ -105,8 +109,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if _MISSING is not None:
         pytest.fail(f"{_MISSING} (CI must have it)")
     folder = tmp_path_factory.mktemp("lab")
-    for notebook in NOTEBOOKS:
-        shutil.copy(notebook, folder / notebook.name)
+    for entry in ROOT.iterdir():  # the clone's layout: copies of the notebooks, links to the rest (docs/, data/)
+        if entry in NOTEBOOKS:
+            shutil.copy(entry, folder / entry.name)
+        elif not entry.name.startswith("."):
+            (folder / entry.name).symlink_to(entry)
     home = tmp_path_factory.mktemp("lab-home")
     _write_settings(home / "settings")
     port, token = _free_port(), secrets.token_hex(16)
@@ -181,39 +188,73 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("browser-screenshots")
 
 
-def _kernel_idle(lab: Lab, name: str) -> bool:
-    sessions = [s for s in lab.api("sessions") if s["path"] == name]
-    return bool(sessions) and lab.api(f"kernels/{sessions[0]['kernel']['id']}")["execution_state"] == "idle"
+def _session(lab: Lab, name: str) -> dict[str, Any] | None:
+    return next((s for s in lab.api("sessions") if s["path"] == name), None)
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+def _kernel_state(lab: Lab, name: str) -> str:
+    """The execution state of notebook ``name``'s kernel ("idle", "busy", ...; "none" before it exists)."""
+    session = _session(lab, name)
+    return "none" if session is None else str(lab.api(f"kernels/{session['kernel']['id']}")["execution_state"])
+
+
+def _shut_down(lab: Lab, name: str) -> None:
+    """Stop notebook ``name``'s kernel, so that it frees the CPU for the next notebook."""
+    session = _session(lab, name)
+    if session is not None:
+        lab.api(f"sessions/{session['id']}", method="DELETE")
+
+
+def _wait_for(
+    condition: Callable[[], bool], timeout_s: float, what: str, progress: Callable[[], str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            where = f" ({progress()})" if progress is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{where}")
         time.sleep(0.5)
 
 
 def _run_all(page: Any, lab: Lab, name: str) -> dict[str, Any]:
-    """Open notebook ``name``, Run All Cells from the menu, wait for the kernel, save; returns the saved notebook."""
+    """Open notebook ``name``, clear its outputs, Run All Cells from the menu, wait until every code
+    cell has run and the kernel is idle, save; returns the saved notebook."""
+    saved = json.loads((lab.folder / name).read_text())
+    expected = sum(c["cell_type"] == "code" and bool("".join(c["source"]).strip()) for c in saved["cells"])
     page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")  # reset: no tabs from the last page
     panel = _panel(page)
     panel.locator(".jp-Cell").first.wait_for(timeout=60_000)
-    _wait_for(lambda: _kernel_idle(lab, name), 60, "the kernel to start")
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    code_cells = panel.locator(".jp-CodeCell")
+    _wait_for(lambda: _kernel_state(lab, name) == "idle", 60, "the kernel to start")
+    _menu(page, "Edit", "Clear Outputs of All Cells")  # so that every number seen below is from this run
+    _wait_for(lambda: _numbered(panel) == 0, 10, "the outputs to be cleared")
+    _menu(page, "Run", "Run All Cells")
 
-    def finished() -> bool:
+    def finished() -> bool:  # every cell ran, or Run All stopped at an error (reported from the saved file)
         prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
-        ran = [p for p in prompts if p.strip().strip("[]:").isdigit()]
-        return len(ran) == code_cells.count() and _kernel_idle(lab, name)
+        queued = any("*" in p for p in prompts)
+        return _numbered(panel) > 0 and not queued and _kernel_state(lab, name) == "idle"
 
-    _wait_for(finished, RUN_TIMEOUT_S, f"Run All of {name} (every cell numbered, kernel idle)")
+    _wait_for(
+        finished,
+        RUN_TIMEOUT_S,
+        f"Run All of {name}",
+        lambda: f"{_numbered(panel)} of {expected} code cells ran, kernel {_kernel_state(lab, name)}",
+    )
     panel.locator(".jp-Notebook").focus()
     page.keyboard.press("Control+s")
     _wait_for(lambda: page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0, 30, "the notebook to be saved")
     return json.loads((lab.folder / name).read_text())
+
+
+def _menu(page: Any, menu: str, item: str) -> None:
+    page.get_by_role("menuitem", name=menu, exact=True).click()
+    page.get_by_role("menuitem", name=item, exact=True).click()
+
+
+def _numbered(panel: Any) -> int:
+    """How many code cells show an execution number ("[12]:"; not "[ ]:" or "[*]:")."""
+    prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+    return sum(p.strip().strip("[]:").isdigit() for p in prompts)
 
 
 def _panel(page: Any) -> Any:
@@ -221,10 +262,12 @@ def _panel(page: Any) -> Any:
     return page.locator(".jp-NotebookPanel:visible").first
 
 
-def _check_widgets(page: Any, expected: int) -> list[str]:
+def _check_widgets(page: Any, lab: Lab, name: str, expected: int) -> list[str]:
     """Every widget view renders, and each of its controls changes the output it draws; returns what was moved."""
     views = _panel(page).locator(".jp-OutputArea-output:has(> .jupyter-widgets)")  # a widget view drawn in a cell
-    assert views.count() == expected, f"{expected} widget outputs saved, {views.count()} rendered"
+    broken = _panel(page).get_by_text("Error displaying widget")
+    assert broken.count() == 0, f"a widget did not render: {broken.first.inner_text()[:200]}"
+    assert views.count() >= expected, f"{expected} widgets are cell results, {views.count()} rendered"
     moved = []
     for v in range(views.count()):
         view = views.nth(v)
@@ -244,16 +287,16 @@ def _check_widgets(page: Any, expected: int) -> list[str]:
             elif kind == "checkbox":
                 control.click()
             else:
-                options = control.locator("option").all_inner_texts()
-                assert len(options) > 1, f"widget {v}'s dropdown has one option"
-                current = control.input_value()
-                control.select_option(index=next(i for i, o in enumerate(options) if o != current))
+                options = control.locator("option").count()
+                assert options > 1, f"widget {v}'s dropdown has one option"
+                control.select_option(index=(control.evaluate("select => select.selectedIndex") + 1) % options)
 
             def redrawn(output: Any = output, before: str = before) -> bool:
                 html = output.inner_html()
                 return html != before and "<img" in html
 
             _wait_for(redrawn, WIDGET_TIMEOUT_S, f"widget {v}'s picture to change after moving its {kind}")
+            _wait_for(lambda: _kernel_state(lab, name) == "idle", WIDGET_TIMEOUT_S, "the kernel after a redraw")
             moved.append(kind)
     return moved
 
@@ -275,13 +318,17 @@ def test_notebook_runs_in_jupyterlab_and_its_widgets_respond(
     try:
         notebook = _run_all(page, lab, path.name)
         code = [c for c in notebook["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
-        assert all(c["execution_count"] for c in code), "a code cell did not run"
         errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
-        assert errors == [], "\n".join(f"{e['ename']}: {e['evalue']}" for e in errors)
-        widget_outputs = sum(
-            "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for c in code for o in c["outputs"]
+        assert not errors, "error output: " + "; ".join(f"{e['ename']}: {e['evalue']}" for e in errors)
+        not_run = [i for i, c in enumerate(code) if not c["execution_count"]]
+        assert not_run == [], f"code cells {not_run} did not run"
+        widget_outputs = sum(  # an interactive as a cell's result (closed progress bars are display_data)
+            o["output_type"] == "execute_result" and "application/vnd.jupyter.widget-view+json" in o["data"]
+            for c in code
+            for o in c["outputs"]
         )
-        _check_widgets(page, widget_outputs)
+        moved = _check_widgets(page, lab, path.name, widget_outputs)
+        print(f"{path.name}: widget controls moved: {', '.join(moved) or 'none'}")
     except BaseException:
         shot = screenshots / f"{path.stem}.png"
         page.screenshot(path=str(shot), full_page=True)
@@ -289,3 +336,4 @@ def test_notebook_runs_in_jupyterlab_and_its_widgets_respond(
         raise
     finally:
         page.close()
+        _shut_down(lab, path.name)
