@@ -304,8 +304,7 @@ def _check_widgets(page: Any, lab: Lab, name: str, expected: int) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_jupyterlab_and_its_widgets_respond(
     path: Path,
-    lab: Lab,
-    browser: Any,
+    request: pytest.FixtureRequest,
     screenshots: Path,
     missing_for_notebook: Callable[[Path], str | None],
 ) -> None:
@@ -314,6 +313,8 @@ def test_notebook_runs_in_jupyterlab_and_its_widgets_respond(
         if IN_CI:
             pytest.fail(f"{reason} (CI must have it)")
         pytest.skip(reason)
+    lab: Lab = request.getfixturevalue("lab")  # started only for a notebook that can run here
+    browser = request.getfixturevalue("browser")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         notebook = _run_all(page, lab, path.name)
