@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import GET_DATA_HINT, atomic_write_bytes, resolve_data_dir, staged_folder
+from fkp.utils import GET_DATA_HINT, PROGRESS_MININTERVAL_S, atomic_write_bytes, resolve_data_dir, staged_folder
 
 PRIMARY_URL = (
     "https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/5aea1b91_train-test-data/train-test-data.zip"
@@ -270,7 +270,13 @@ def _verify(
             raise MissingDataError(f"{label} holds no {split}/ folder")
         names[split] = _read_names(table, f"{label}: {csv_name}")
 
-    with tqdm(total=sum(map(len, names.values())), unit="img", desc="verifying", disable=not progress) as bar:
+    with tqdm(
+        total=sum(map(len, names.values())),
+        unit="img",
+        desc="verifying",
+        disable=not progress,
+        mininterval=PROGRESS_MININTERVAL_S,
+    ) as bar:
         for split, split_names in names.items():
             for name in split_names:
                 _check_image(root / split / name, f"{label}: {split}/{name}", pixels.get(f"{split}/{name}"))
@@ -424,7 +430,13 @@ def _fetch(source: Source, archive: Path, progress: bool) -> None:
             if source.size is not None and total is not None and total != source.size:
                 raise SizeMismatchError(f"{source.url} has {total:,} bytes, expected {source.size:,}")
             bar = tqdm(
-                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="downloading", disable=not progress
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc="downloading",
+                disable=not progress,
+                mininterval=PROGRESS_MININTERVAL_S,
             )
             with bar, open(archive, "wb") as out:
                 while chunk := response.read(_CHUNK):
@@ -450,7 +462,9 @@ def _extract(archive: Path, target: Path, url: str, progress: bool) -> None:
             members = [info for info in zipped.infolist() if not info.is_dir()]
             prefix = _data_prefix([info.filename for info in members], url)
             budget = MAX_EXTRACTED_BYTES
-            for info in tqdm(members, unit="file", desc="extracting", disable=not progress):
+            for info in tqdm(
+                members, unit="file", desc="extracting", disable=not progress, mininterval=PROGRESS_MININTERVAL_S
+            ):
                 parts = _data_member(info.filename, prefix)
                 if parts is None:
                     continue

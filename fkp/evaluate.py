@@ -20,6 +20,7 @@ from fkp.data import FacialKeypointsDataset, Split, subset_of
 from fkp.detect import FaceDetector, box_overlap, detect_faces, make_detector
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.predict import KeypointModel
+from fkp.utils import PROGRESS_MININTERVAL_S
 
 BoxSource = Literal["gt", "haar", "yunet"]
 MIN_OVERLAP = 0.3
@@ -118,7 +119,12 @@ def evaluate(
         detector = make_detector(boxes)
     predicted, truth, names = [], [], []
     seconds = 0.0
-    for index in tqdm(range(len(dataset)), desc=f"evaluating {split} ({boxes} boxes)", disable=not progress):
+    for index in tqdm(
+        range(len(dataset)),
+        desc=f"evaluating {split} ({boxes} boxes)",
+        disable=not progress,
+        mininterval=PROGRESS_MININTERVAL_S,
+    ):
         image, points = dataset.image(index), dataset.keypoints[index]
         if rotation:
             image, points = rotate_image(image, points, rotation)

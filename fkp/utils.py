@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, the data-folder lookup, and the one atomic writer (files and folders)."""
+"""Small shared helpers: seeding, the smoke switch, the data-folder lookup, and the one atomic writer (files and folders)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,26 @@ GET_300W_HINT = (
 )
 DEFAULT_DATA_DIR = Path("data")
 GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR to a copy)"
+
+
+SMOKE_ENV = "FKP_SMOKE"
+"""Environment variable that turns on the notebooks' quick smoke mode ("1" or "true")."""
+_TRUE = ("1", "true")
+
+
+PROGRESS_MININTERVAL_S = 1.0
+"""Seconds between two updates of a tqdm bar: in a notebook each update is a kernel message, so
+bars stay at one a second (tqdm's default, 0.1 s, floods a kernel on a long loop)."""
+
+
+def smoke_mode() -> bool:
+    """True when the notebooks should take their quick path: ``FKP_SMOKE`` or ``CI`` is "1" or "true".
+
+    Case does not matter; any other value (``CI=false``, empty, unset) means the full run. The pytest
+    session sets ``FKP_SMOKE=1`` for the notebook kernels it starts (``tests/conftest.py``), so
+    ``pytest --nbval`` is quick whatever ``CI`` says; a learner in JupyterLab gets the full run.
+    """
+    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in (SMOKE_ENV, "CI"))
 
 
 def set_seed(seed: int) -> None:

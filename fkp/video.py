@@ -25,7 +25,7 @@ from fkp.annotate import draw_faces
 from fkp.detect import Face, FaceDetector, KeypointPredictor, default_detector, default_model, detect_keypoints
 from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
 from fkp.tracking import DETECT_EVERY, KeypointTracker
-from fkp.utils import atomic_output
+from fkp.utils import PROGRESS_MININTERVAL_S, atomic_output
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 """``render(frame, faces) -> frame``: frame (H, W, 3) uint8 RGB, faces in its pixels; returns the
@@ -161,7 +161,7 @@ def annotate_video(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total or None, unit="frame", desc=output.name, leave=False)
+        bar = tqdm(total=total or None, unit="frame", desc=output.name, leave=False, mininterval=PROGRESS_MININTERVAL_S)
     start = time.perf_counter()
     with atomic_output(output) as partial:  # in place only once the video is complete
         try:

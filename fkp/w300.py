@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from fkp.download import CSV_NAMES, SPLITS, DataError, DestinationError, check_destination
 from fkp.images import ImageReadError, load_image
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import atomic_write_bytes, resolve_300w_dir, staged_folder
+from fkp.utils import PROGRESS_MININTERVAL_S, atomic_write_bytes, resolve_300w_dir, staged_folder
 
 
 @dataclass(frozen=True)
@@ -345,7 +345,7 @@ def prepare_300w(
         for split in SPLITS:
             (staging / split).mkdir()
         photo_path, photo = None, None
-        for face in tqdm(faces, unit="face", desc="cropping", disable=not progress):
+        for face in tqdm(faces, unit="face", desc="cropping", disable=not progress, mininterval=PROGRESS_MININTERVAL_S):
             points = read_pts(face.pts)
             if face.image != photo_path:  # the faces of one photo come one after another
                 try:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from fkp.utils import SMOKE_ENV, smoke_mode
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(ROOT.glob("[0-9]_*.ipynb"))
 
@@ -25,7 +27,12 @@ def test_committed_after_one_clean_run_in_order(path):
     assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
     errors = [o for cell in code for o in cell["outputs"] if o["output_type"] == "error"]
     assert errors == []
-    images = [o for cell in code for o in cell["outputs"] if "image/png" in o.get("data", {}) or "image/jpeg" in o.get("data", {})]
+    images = [
+        o
+        for cell in code
+        for o in cell["outputs"]
+        if "image/png" in o.get("data", {}) or "image/jpeg" in o.get("data", {})
+    ]
     assert len(images) >= 3  # the figures are part of what a reader sees
 
 
@@ -38,3 +45,51 @@ def test_skeleton_follows_the_style(path):
     assert "## Summary" in markdown and "## Exercises" in markdown
     setup = "".join(next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")["source"])
     assert "set_seed(" in setup and "SMOKE" in setup
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, False),
+        ({"CI": "false"}, False),
+        ({"CI": "0"}, False),
+        ({"CI": ""}, False),
+        ({"CI": "true"}, True),
+        ({"CI": "TRUE"}, True),
+        ({"CI": "1"}, True),
+        ({"FKP_SMOKE": "1"}, True),
+        ({"FKP_SMOKE": "True"}, True),
+        ({"FKP_SMOKE": "0"}, False),
+        ({"FKP_SMOKE": "0", "CI": "true"}, True),
+    ],
+)
+def test_smoke_mode_is_an_explicit_switch(monkeypatch, environment, expected):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv(SMOKE_ENV, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert smoke_mode() is expected
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_take_smoke_mode_from_fkp(path):
+    setup = "".join(next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")["source"])
+    assert "smoke_mode()" in setup and '"CI" in os.environ' not in setup
+
+
+def test_a_kernel_started_under_pytest_runs_in_smoke_mode(monkeypatch):
+    """The root conftest sets FKP_SMOKE=1 for the session, and a kernel inherits it whatever CI says."""
+    manager = pytest.importorskip("jupyter_client.manager")
+    monkeypatch.setenv("CI", "false")
+    kernel, client = manager.start_new_kernel(kernel_name="python3", cwd=str(ROOT))
+    try:
+        seen = []
+        client.execute_interactive(
+            "from fkp.utils import smoke_mode; print(smoke_mode())",
+            timeout=60,
+            output_hook=lambda message: seen.append(message["content"].get("text", "")),
+        )
+        assert "".join(seen).strip() == "True"
+    finally:
+        client.stop_channels()
+        kernel.shutdown_kernel(now=True)
