@@ -30,8 +30,10 @@ because the notebooks' committed outputs are YuNet's faces; without it ``auto`` 
 
 
 def in_ci() -> bool:
-    """True on CI (``CI`` is "1" or "true"): there every data set is present, so nothing may skip."""
-    return os.environ.get("CI", "").strip().lower() in ("1", "true")
+    """True on CI (:func:`fkp.utils.ci_mode`): there every data set is present, so nothing may skip."""
+    from fkp.utils import ci_mode
+
+    return ci_mode()
 
 
 def _missing(need: str) -> str | None:

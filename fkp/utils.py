@@ -38,14 +38,19 @@ PROGRESS_MININTERVAL_S = 1.0
 bars stay at one a second (tqdm's default, 0.1 s, floods a kernel on a long loop)."""
 
 
+def ci_mode() -> bool:
+    """True on a CI machine: ``CI`` is "1" or "true" (any case; ``CI=false`` is not CI)."""
+    return os.environ.get("CI", "").strip().lower() in _TRUE
+
+
 def smoke_mode() -> bool:
     """True when the notebooks should take their quick path: ``FKP_SMOKE`` or ``CI`` is "1" or "true".
 
     Case does not matter; any other value (``CI=false``, empty, unset) means the full run. The pytest
-    session sets ``FKP_SMOKE=1`` for the notebook kernels it starts (``tests/conftest.py``), so
+    session sets ``FKP_SMOKE=1`` for the notebook kernels it starts (the root ``conftest.py``), so
     ``pytest --nbval`` is quick whatever ``CI`` says; a learner in JupyterLab gets the full run.
     """
-    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in (SMOKE_ENV, "CI"))
+    return os.environ.get(SMOKE_ENV, "").strip().lower() in _TRUE or ci_mode()
 
 
 def set_seed(seed: int) -> None:

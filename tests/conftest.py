@@ -111,9 +111,11 @@ def _shared_folder(variable: str, needs: str, marker: str) -> Path:
     sets it, so there a missing one fails; elsewhere the test is skipped with the line ``needs``."""
     import os
 
+    from fkp.utils import ci_mode
+
     value = os.environ.get(variable)
     if not value:
-        if os.environ.get("CI"):
+        if ci_mode():
             pytest.fail(f"{variable} is not set in CI")
         pytest.skip(needs)
     path = Path(value)
