@@ -30,6 +30,18 @@ DEFAULT_DATA_DIR = Path("data")
 GET_DATA_HINT = "get the data set with: fkp data download (or set FKP_DATA_DIR to a copy)"
 
 
+SMOKE_ENV = "FKP_SMOKE"
+"""Environment variable that turns on the notebooks' smoke mode (``1`` or ``true``)."""
+
+
+def smoke_mode() -> bool:
+    """Whether notebooks run their quick smoke version: ``$FKP_SMOKE`` or ``$CI`` is ``1`` or ``true``.
+
+    Case-insensitive; any other value (``0``, ``false``, empty, unset) means the full run a reader gets.
+    """
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true") for name in (SMOKE_ENV, "CI"))
+
+
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (CPU and all GPUs) in one call.
 
