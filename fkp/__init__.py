@@ -1,7 +1,7 @@
 """fkp: 68-point facial keypoint detection.
 
 The public API is this short list; everything else is reached through its module
-(``from fkp.transforms import RandomHorizontalFlip``). Attributes are imported on first use, so that
+(``from fkp.transforms import RandomFaceCrop``). Attributes are imported on first use, so that
 ``import fkp`` and light commands such as ``fkp data verify`` do not pay for torch.
 """
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from fkp import art as artwork
+from fkp.geometry import apply_affine
 from fkp.landmarks import REGIONS
 from fkp.pose import AXIS_LENGTH_MM, draw_pose_axes, estimate_head_pose
 
@@ -76,9 +77,12 @@ def similarity_transform(source: np.ndarray, target: np.ndarray, method: FitMeth
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine map to (K, 2) points (x, y); returns (K, 2) float64."""
-    points = np.asarray(points, np.float64).reshape(-1, 2)
-    return points @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
+    """Apply a (2, 3) affine map to (K, 2) points (x, y); returns (K, 2) float64.
+
+    Kept for notebook 4's calls: it is :func:`fkp.geometry.apply_affine` with the arguments swapped;
+    new code calls that.
+    """
+    return apply_affine(np.asarray(points, np.float64).reshape(-1, 2), matrix)
 
 
 def blend_rgba(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, opacity: float = 1.0) -> np.ndarray:
@@ -116,7 +120,7 @@ def blend_rgba(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, opacity:
         matrix = matrix @ to_picture
     height, width = premultiplied.shape[:2]
     right, bottom = width - 0.5, height - 0.5  # outer edges of the picture's corner pixels
-    corners = transform_points(matrix, np.array([[-0.5, -0.5], [right, -0.5], [-0.5, bottom], [right, bottom]]))
+    corners = apply_affine(np.array([[-0.5, -0.5], [right, -0.5], [-0.5, bottom], [right, bottom]]), matrix)
     x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
     x1 = min(int(np.ceil(corners[:, 0].max())) + 2, image.shape[1])
     y1 = min(int(np.ceil(corners[:, 1].max())) + 2, image.shape[0])

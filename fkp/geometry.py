@@ -13,6 +13,10 @@ import numpy as np
 
 from fkp.landmarks import REGIONS
 
+DEFAULT_BOX_SCALE = 1.35
+"""Crop side = the box's longer side x this: room for the whole face around a tight box (training's
+default, :class:`fkp.train.TrainConfig`, and every model file's unless it says otherwise)."""
+
 
 def keypoints_box(keypoints: np.ndarray) -> np.ndarray:
     """The tight box around a face's points.
@@ -151,9 +155,25 @@ def crop_to_image(normalized: np.ndarray, affines: np.ndarray, size: int) -> np.
 
 
 def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Map (..., 2) points by a (2, 3) affine matrix; returns float32 points of the same shape."""
-    points = np.asarray(points, dtype=np.float64)
-    return (points @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
+    """Map points by a (2, 3) affine matrix: the package's one point mapper.
+
+    Args:
+        points: (..., 2) points, x then y, pixels (an array or nested lists).
+        affine: (2, 3) matrix ``[[a, b, tx], [c, d, ty]]``: ``x' = a x + b y + tx``, ``y' = c x + d y + ty``.
+
+    Returns:
+        (..., 2) mapped points, computed in float64; float64 when ``points`` is, else float32.
+    """
+    points = np.asarray(points)
+    affine = np.asarray(affine, dtype=np.float64)
+    mapped = points.astype(np.float64) @ affine[:, :2].T + affine[:, 2]
+    return mapped if points.dtype == np.float64 else mapped.astype(np.float32)
+
+
+def compose_affine(second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The (2, 3) affine matrix that applies ``first`` then ``second`` (both (2, 3))."""
+    bottom = np.array([[0.0, 0.0, 1.0]])
+    return (np.vstack([second, bottom]) @ np.vstack([first, bottom]))[:2]
 
 
 def invert_affine(affine: np.ndarray) -> np.ndarray:
@@ -172,14 +192,16 @@ def from_normalized(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def warp_crop(gray: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
-    """Cut a ``size`` x ``size`` crop out of a grayscale image; outside pixels repeat the border.
+    """Cut a ``size`` x ``size`` crop out of an image, bilinear; outside pixels repeat the border.
+
+    Training (:mod:`fkp.transforms`) and prediction (:mod:`fkp.predict`) both cut with it.
 
     Args:
-        gray: (H, W) uint8 image.
+        gray: (H, W) uint8 grayscale image (an (H, W, C) one works too).
         affine: (2, 3) image -> crop map from :func:`crop_affine`.
 
     Returns:
-        (size, size) uint8 crop.
+        (size, size) uint8 crop ((size, size, C) for a colour image).
     """
     return cv2.warpAffine(gray, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

@@ -74,10 +74,13 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 @register_model(NaimishNetConfig)
 class NaimishNet(nn.Module):
-    """The course baseline (after Agarwal et al., 2017): direct regression of 136 numbers.
+    """The course baseline, after NaimishNet (Agarwal, Krohn-Grimberghe and Vyas, 2017, arXiv:1710.00977):
+    direct regression of 136 numbers.
 
-    Each stage is conv -> ELU -> 2x2 max-pool -> dropout; two dense hidden layers follow. The
-    output passes through ``tanh`` so that points stay inside the crop's [-1, 1] box.
+    Each stage is conv -> ELU -> 2x2 max-pool -> dropout; two dense hidden layers follow, with an
+    ELU and a ReLU (the paper: ELU, then linear). The output passes through ``tanh`` so that points
+    stay inside the crop's [-1, 1] box. Taught in ``2_Define_Train_Network.ipynb``, where the
+    learner writes it out as the class ``Net`` (same layers and names: its weights load into this one).
     """
 
     def __init__(self, config: NaimishNetConfig = NaimishNetConfig()) -> None:

@@ -38,14 +38,13 @@ import cv2
 import numpy as np
 
 from fkp import geometry
+from fkp.geometry import DEFAULT_BOX_SCALE
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.model_config import ModelConfig, config_from_dict
 
 if TYPE_CHECKING:
     from torch import nn
 
-DEFAULT_BOX_SCALE = 1.35
-"""Crop side = the box's longer side x this: room for the whole face around a tight box."""
 DEFAULT_WEIGHTS = "default.safetensors"
 FORMAT_VERSION = "1"
 """The layout of the metadata and tensors a model file carries; a file of another version is refused on load."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import cv2
 import numpy as np
@@ -31,13 +31,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fkp import conventions, geometry, metrics
-from fkp.calibration import DETECTOR_STYLES
 from fkp.data import FacialKeypointsDataset, mirror_asymmetry, person_disjoint_split
-from fkp.landmarks import MIRROR
-from fkp.models import ModelConfig, build_model, config_class, config_to_dict
-from fkp.predict import DEFAULT_BOX_SCALE, KeypointModel
+from fkp.geometry import DEFAULT_BOX_SCALE
+from fkp.models import CONFIGS, ModelConfig, build_model, config_class, config_to_dict
+from fkp.predict import KeypointModel
 from fkp.resume import (
     CheckpointError,
+    ConfigError,
     DeferredInterrupt,
     check_batches,
     load_checkpoint,
@@ -47,6 +47,7 @@ from fkp.resume import (
     save_checkpoint,
     validate_config,
 )
+from fkp.transforms import Compose, FaceCrop, Grayscale, Normalize, RandomFaceCrop, RandomPixels, ToTensor
 from fkp.utils import atomic_write_bytes, set_seed
 
 LossName = Literal["wing", "smoothl1"]
@@ -69,7 +70,7 @@ class TrainConfig:
         "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     )
     input_size: int = 96  # side of the square grayscale crop fed to the network, pixels
-    epochs: int = 61  # upper bound; early stopping may end sooner (61: the most that fit 30 min on 2 cores)
+    epochs: int = 61  # upper bound; early stopping may end sooner (benchmarks/train_time.py: how long here)
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
     weight_decay: float = 1e-4
@@ -151,14 +152,45 @@ def wing_loss(predicted: torch.Tensor, target: torch.Tensor, width: float, curva
     return loss.mean()
 
 
-class FaceCrops(Dataset):
-    """Face crops for training or validation, cut straight from the full image in one warp.
+def crop_transforms(config: TrainConfig, augment: bool, mirror: bool = False) -> Compose:
+    """The crop-and-augment pipeline that ``fkp train`` feeds its network with (:mod:`fkp.transforms`).
 
-    Training samples draw a random crop around the points (see :meth:`_affine`): tight or
-    detector-style boxes, everyday tilts, any angle at all (the model's first pass on a rolled
-    face), or the face turned upright by its eye line (the model's second pass), mirrored where
-    the labels allow it; then random photometric changes and occlusion. Validation samples use
-    the tight box as it is.
+    Taught in ``1_Load_and_Visualize_Data.ipynb``, which applies it to the course's Dataset.
+
+    Args:
+        config: the run's settings (input size, box scale and the augmentation shares).
+        augment: training (random crops, pixel changes) or validation (the crop of the tight box).
+        mirror: whether the labels allow mirroring (:data:`MIRROR_TOLERANCE`); if so faces are
+            mirrored with probability ``config.flip``.
+
+    Returns:
+        Sample dict ``{"image": (H, W, 3) or (H, W) uint8, "keypoints": (68, 2) pixels, ...}`` ->
+        ``{"image": (1, S, S) float32 standardised, "keypoints": (68, 2) normalised, "affine": (2, 3)}``.
+    """
+    if not augment:
+        return Compose([Grayscale(), FaceCrop(config.input_size, config.box_scale), Normalize(), ToTensor()])
+    crop = RandomFaceCrop(
+        config.input_size,
+        config.box_scale,
+        rotation_degrees=config.rotation_degrees,
+        wide_rotation=config.wide_rotation,
+        upright=config.upright,
+        box_shift=config.box_shift,
+        box_zoom=config.box_zoom,
+        detector_boxes=config.detector_boxes,
+        flip=config.flip if mirror else None,
+    )
+    return Compose([Grayscale(), crop, RandomPixels(config.photometric, config.occlusion), Normalize(), ToTensor()])
+
+
+class FaceCrops(Dataset):
+    """Face crops for training or validation, through :func:`crop_transforms`, images decoded once.
+
+    Training samples draw a random crop around the points (:class:`fkp.transforms.RandomFaceCrop`:
+    tight or detector-style boxes, everyday tilts, any angle at all (the model's first pass on a
+    rolled face), or the face turned upright by its eye line (the model's second pass), mirrored
+    where the labels allow it), then random photometric changes and occlusion. Validation samples
+    use the tight box as it is (:class:`fkp.transforms.FaceCrop`).
 
     Each item is ``(crop (1, S, S) float32 standardised, points (68, 2) float32 normalised)``.
 
@@ -184,81 +216,15 @@ class FaceCrops(Dataset):
         self.config = config
         self.augment = augment
         self.flippable = np.zeros(len(grays), bool) if flippable is None else np.asarray(flippable, bool)
+        self.transforms = {mirror: crop_transforms(config, augment, mirror) for mirror in (False, True)}
 
     def __len__(self) -> int:
         return len(self.grays)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        size = self.config.input_size
-        affine, flip = self._affine(index)
-        crop = geometry.warp_crop(self.grays[index], affine, size)
-        points = geometry.apply_affine(self.keypoints[index], affine)
-        if flip:
-            points = points[MIRROR]
-        if self.augment:
-            crop = augment_pixels(crop, self.config, np.random)
-        crop_tensor = torch.from_numpy(geometry.standardize(crop))[None]  # (1, S, S)
-        return crop_tensor, torch.from_numpy(geometry.to_normalized(points, size))
-
-    def _affine(self, index: int) -> tuple[np.ndarray, bool]:
-        """The image -> crop map of sample ``index`` and whether it mirrors the face."""
-        config, points = self.config, self.keypoints[index]
-        if not self.augment:
-            return geometry.box_affine(self.boxes[index], config.input_size, config.box_scale), False
-        rng: Any = np.random  # the global legacy RNG, seeded per worker
-        draw = rng.random()
-        if draw < config.upright:  # as the second pass sees it, up to its error in the roll
-            angle = float(geometry.keypoints_roll(points)) + rng.normal(0.0, 3.0)
-        elif draw < config.upright + config.wide_rotation:
-            angle = rng.uniform(-180.0, 180.0)
-        else:
-            angle = float(np.clip(rng.normal(0.0, config.rotation_degrees), -45, 45))
-        # The box is measured along the crop's axes: the axis-aligned box of the face in a photo
-        # turned by `angle`, which is what a detector (or the tight box of the points) gives.
-        centre, extent = geometry.upright_box(points, angle)
-        side = float(max(extent.max(), 1.0))
-        if rng.random() < config.detector_boxes:
-            style = DETECTOR_STYLES[sorted(DETECTOR_STYLES)[rng.randint(len(DETECTOR_STYLES))]]
-            offset, side = style.sample(np.zeros(2), side, rng)
-        else:
-            offset = rng.uniform(-config.box_shift, config.box_shift, size=2) * side
-            side *= math.exp(rng.uniform(-config.box_zoom, config.box_zoom))
-        theta = math.radians(angle)
-        to_image = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-        centre = centre + to_image @ offset  # the offset is along the crop's axes
-        flip = bool(self.flippable[index] and rng.random() < config.flip)
-        return geometry.crop_affine(centre, side * config.box_scale, config.input_size, angle, flip), flip
-
-
-def augment_pixels(crop: np.ndarray, config: TrainConfig, rng: Any) -> np.ndarray:
-    """Random photometric changes (gamma, low contrast, blur, noise) and occlusion of a uint8 crop.
-
-    ``config.photometric`` and ``config.occlusion`` are the probabilities of each kind; a blur
-    stands for a low-resolution face, a block of random grey for a hand, a microphone or hair.
-
-    Args:
-        crop: (S, S) uint8 crop.
-        config: the run's settings.
-        rng: ``np.random`` or a ``np.random.RandomState``.
-
-    Returns:
-        (S, S) uint8 crop.
-    """
-    image = crop.astype(np.float32) / 255.0
-    if rng.random() < config.photometric:
-        image = image ** rng.uniform(0.6, 1.6)
-        if rng.random() < 0.4:  # low contrast
-            image = image.mean() + (image - image.mean()) * rng.uniform(0.3, 0.8)
-        if rng.random() < 0.4:  # a low-resolution or out-of-focus face
-            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.8))
-        if rng.random() < 0.4:  # sensor noise
-            image = image + rng.normal(0.0, rng.uniform(0.01, 0.06), size=image.shape).astype(np.float32)
-    if rng.random() < config.occlusion:
-        size = crop.shape[0]
-        height, width = (rng.uniform(0.15, 0.4, size=2) * size).astype(int)
-        top, left = rng.randint(0, size - height), rng.randint(0, size - width)
-        image[top : top + height, left : left + width] = rng.uniform(0.0, 1.0)
-    return np.clip(image * 255.0, 0, 255).astype(np.uint8)
+        transform = self.transforms[bool(self.flippable[index])]
+        sample = transform({"image": self.grays[index], "keypoints": self.keypoints[index]})
+        return sample["image"], sample["keypoints"]
 
 
 def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progress: bool = True) -> list[np.ndarray]:
@@ -267,7 +233,7 @@ def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progr
 
     return [
         cv2.cvtColor(dataset.image(int(i)), cv2.COLOR_RGB2GRAY)
-        for i in tqdm(indices, desc="decoding", disable=not progress, leave=False)
+        for i in tqdm(indices, desc="decoding", disable=not progress, leave=False, mininterval=1.0)
     ]
 
 
@@ -374,6 +340,7 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_step: Callable[[int], None] | None = None,
+    net: nn.Module | None = None,
 ) -> TrainResult:
     """Train a model as ``config`` says; outputs go to ``config.out_dir``.
 
@@ -383,10 +350,17 @@ def train(
     Args:
         config: the run's settings.
         data_root: a data folder (or several) to train on instead of ``config.data``.
-        progress: show tqdm bars.
+        progress: show tqdm bars (one per epoch, redrawn at most once a second).
         on_epoch: called after each epoch with its record (e.g. to draw a live plot).
         on_step: called after each optimiser step with the number of steps done in the run
             (it may raise :class:`KeyboardInterrupt` to stop the run, as Ctrl-C does).
+        net: your own network to train, in place, instead of the one ``config.architecture``
+            names (notebook 2 trains the class it defines). It takes (N, 1, S, S) crops with
+            ``S = config.input_size`` and returns (N, 68, 2) normalised points. Its ``config``
+            attribute, if it is a registered config (:data:`fkp.models.CONFIGS`, as :class:`fkp.models.NaimishNet`
+            has), is the one stored in the outputs; otherwise ``config.model_config()`` is, and
+            ``best.safetensors`` loads with :func:`fkp.load_model` only if ``net`` has that
+            architecture's layers.
 
     Raises:
         fkp.resume.ConfigError: settings that cannot train (also a batch larger than the data).
@@ -395,6 +369,11 @@ def train(
     from tqdm.auto import tqdm
 
     validate_config(config)
+    own_config = getattr(net, "config", None)
+    registered = isinstance(own_config, tuple(CONFIGS.values()))
+    model_config = cast(ModelConfig, own_config) if registered else config.model_config()
+    if model_config.input_size != config.input_size:
+        raise ConfigError(f"the network takes {model_config.input_size} px crops, --input-size is {config.input_size}")
     started = time.perf_counter()
     set_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -408,8 +387,9 @@ def train(
     check_batches(len(train_loader), len(train_set), config.batch_size)
     val_loader = DataLoader(val_set, 128)
 
-    model_config = config.model_config()
-    net = build_model(model_config).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+    if net is None:
+        net = build_model(model_config)
+    net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
     bf16 = use_bf16(config.precision, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, len(train_loader)))
@@ -486,6 +466,7 @@ def train(
                     desc=f"epoch {epoch + 1}/{config.epochs}",
                     disable=not progress,
                     leave=False,
+                    mininterval=1.0,  # a notebook kernel gets one message a second, not one a batch
                 )
                 for crops, targets in bar:
                     crops = crops.to(device, memory_format=torch.channels_last)
@@ -498,7 +479,7 @@ def train(
                     optimizer.step()
                     scheduler.step()
                     losses.append(loss.item())
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
                     if on_step is not None:
                         on_step(epoch * len(train_loader) + len(losses))
                     interrupt.check()

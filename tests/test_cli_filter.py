@@ -16,6 +16,7 @@ import fkp
 import fkp.detect
 from fkp import art, filters, samples
 from fkp.cli import main
+from fkp.geometry import apply_affine
 from fkp.landmarks import region_centre
 
 
@@ -158,11 +159,11 @@ def test_sunglasses_stay_on_the_eyes_of_a_rotated_photo() -> None:
     x, y, w, h = face.box
     matrix = cv2.getRotationMatrix2D((float(x + w / 2), float(y + h / 2)), 20, 1.0)
     turned = cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
-    expected = filters.transform_points(matrix, eyes)
-    corners = filters.transform_points(matrix, [[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
+    expected = apply_affine(eyes, matrix)
+    corners = apply_affine(np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64), matrix)
     box = np.concatenate([corners.min(axis=0), np.ptp(corners, axis=0)])[None]
     keypoints = model.predict(turned, box)[0]
     glasses = art.sunglasses_art()
-    lenses = filters.transform_points(filters.overlay_transform(keypoints, glasses), glasses.anchors[:2])
+    lenses = apply_affine(glasses.anchors[:2], filters.overlay_transform(keypoints, glasses))
     tolerance = 0.1 * np.linalg.norm(expected[1] - expected[0])
     assert np.linalg.norm(lenses - expected, axis=1).max() < tolerance

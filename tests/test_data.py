@@ -12,7 +12,7 @@ from PIL import Image
 
 from fkp.data import DataNotFoundError, FacialKeypointsDataset, person_disjoint_split, person_of
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.transforms import Compose, FaceCrop, Normalize, ToTensor
+from fkp.transforms import Compose, FaceCrop, Grayscale, Normalize, ToTensor
 from fkp.utils import DATA_DIR_ENV
 
 needs_data = pytest.mark.skipif(
@@ -66,7 +66,9 @@ def test_raw_samples_are_copies_and_images_are_cached(dataset: FacialKeypointsDa
 
 @needs_data
 def test_transform_is_applied() -> None:
-    dataset = FacialKeypointsDataset(split="test", transform=Compose([FaceCrop(64), Normalize(), ToTensor()]))
+    dataset = FacialKeypointsDataset(
+        split="test", transform=Compose([Grayscale(), FaceCrop(64), Normalize(), ToTensor()])
+    )
     sample = dataset[0]
     assert tuple(sample["image"].shape) == (1, 64, 64)
     assert tuple(sample["keypoints"].shape) == (NUM_KEYPOINTS, 2)

@@ -90,3 +90,14 @@ def test_rotate_image_moves_points_with_pixels_and_adds_to_the_roll(degrees):
     assert abs(x - dot[0]) <= 1 and abs(y - dot[1]) <= 1
     assert turned.shape[0] >= 90 and turned.shape[1] >= 90
     assert geometry.keypoints_roll(np.array(points)) == pytest.approx((10.0 + degrees + 180) % 360 - 180, abs=1e-3)
+
+
+def test_apply_affine_keeps_float64_and_composes() -> None:
+    first = geometry.crop_affine(np.array([40.0, 30.0]), 50.0, 64, angle_degrees=20.0)
+    second = geometry.crop_affine(np.array([10.0, 12.0]), 30.0, 48, flip=True)
+    points = np.array([[1.0, 2.0], [30.5, 40.25]])
+    assert geometry.apply_affine(points, first).dtype == np.float64
+    assert geometry.apply_affine(points.astype(np.float32), first).dtype == np.float32
+    assert geometry.apply_affine([[1, 2]], first).dtype == np.float32  # integers map to float32
+    both = geometry.apply_affine(points, geometry.compose_affine(second, first))
+    np.testing.assert_allclose(both, geometry.apply_affine(geometry.apply_affine(points, first), second), atol=1e-12)

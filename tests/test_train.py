@@ -91,3 +91,19 @@ def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
     assert "best validation NME" in capsys.readouterr().out
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(out)]) == 1
     assert "fkp data download" in capsys.readouterr().err
+
+
+def test_train_takes_your_own_network_and_trains_it_in_place(data_dir, tmp_path):
+    """Notebook 2 hands fkp.train the class it wrote; its config (here a NaimishNet's) goes into the outputs."""
+    from fkp.models import NaimishNet, NaimishNetConfig
+
+    net = NaimishNet(NaimishNetConfig(input_size=32, dropouts=(0.0, 0.0, 0.0, 0.0), dense_dropout=0.0))
+    before = [p.detach().clone() for p in net.parameters()]
+    config = TrainConfig(**{**TINY, "epochs": 1}, architecture="naimishnet", out_dir=str(tmp_path / "own"))
+    result = train(config, data_dir, progress=False, net=net)
+    assert len(result.history) == 1
+    assert all(not torch.equal(a, b.cpu()) for a, b in zip(before, net.parameters()))
+    model = load_model(tmp_path / "own" / "best.safetensors")
+    assert model.net.config.dropouts == (0.0, 0.0, 0.0, 0.0)  # the network's own config, not the default
+    with pytest.raises(ValueError, match="takes 64 px crops"):
+        train(TrainConfig(**TINY, out_dir=str(tmp_path / "wrong")), data_dir, progress=False, net=NaimishNet())

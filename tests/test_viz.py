@@ -102,9 +102,9 @@ def test_dataset_statistics() -> None:
 
 
 def test_show_transforms_draws_one_panel_per_transform() -> None:
-    from fkp.transforms import FaceCrop, RandomHorizontalFlip
+    from fkp.transforms import FaceCrop, RandomFaceCrop
 
-    fig = show_transforms(fake_sample(), [RandomHorizontalFlip(p=1.0), FaceCrop(64)], ncols=2)
+    fig = show_transforms(fake_sample(), [RandomFaceCrop(64, flip=1.0), FaceCrop(64)], ncols=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 4
     assert fig.axes[0].get_title() == "original -> 100x100"
     assert fig.axes[2].get_title().startswith("FaceCrop(")
