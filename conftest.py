@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,12 +67,20 @@ def notebook_missing(path: Path) -> str | None:
     return None
 
 
+_KERNEL_TMP: tempfile.TemporaryDirectory[str] | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Smoke mode for every notebook kernel this session starts: nbval's kernels and the browser
-    test's JupyterLab inherit this environment."""
+    test's JupyterLab inherit this environment. Their temporary folders go into one folder of the
+    session's, removed when it ends (nbval kills its kernels, which then cannot clean up)."""
+    global _KERNEL_TMP
     from fkp.utils import SMOKE_ENV
 
     os.environ[SMOKE_ENV] = "1"
+    tempfile.gettempdir()  # this process keeps the usual folder (tmp_path, the browser test's screenshots)
+    _KERNEL_TMP = tempfile.TemporaryDirectory(prefix="fkp_pytest_kernels_")
+    os.environ["TMPDIR"] = _KERNEL_TMP.name  # for the kernels, started later
     config.addinivalue_line("markers", "fkp_missing_in_ci(reason): a notebook whose data CI lacks; fails")
 
 
@@ -102,3 +111,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def missing_for_notebook() -> Callable[[Path], str | None]:
     """:func:`notebook_missing`, for tests that run notebooks themselves (the browser test)."""
     return notebook_missing
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the kernels' temporary folder (see :func:`pytest_configure`)."""
+    if _KERNEL_TMP is not None:
+        _KERNEL_TMP.cleanup()

@@ -76,15 +76,6 @@ def similarity_transform(source: np.ndarray, target: np.ndarray, method: FitMeth
     return np.array([[a, -b, tx], [b, a, ty]])
 
 
-def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine map to (K, 2) points (x, y); returns (K, 2) float64.
-
-    Kept for notebook 4's calls: it is :func:`fkp.geometry.apply_affine` with the arguments swapped;
-    new code calls that.
-    """
-    return apply_affine(np.asarray(points, np.float64).reshape(-1, 2), matrix)
-
-
 def blend_rgba(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray, opacity: float = 1.0) -> np.ndarray:
     """Warp an RGBA picture into an image with an affine map and blend it over with its alpha.
 
