@@ -181,7 +181,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if draw and jobs:
         _assign_outputs(jobs, args, single)
     sample = sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
-    detector = build_detector(args)
+    detector = None  # built at the first readable image: no detector note for inputs that fail to read
     model = load_model_for(args) if jobs else None
     to_stdout = args.json == "-"
     written: list[Path] = []
@@ -193,6 +193,8 @@ def run_detect(args: argparse.Namespace) -> int:
         except ImageReadError as error:
             _record_error(report, job.name, error.reason)
             continue
+        if detector is None:
+            detector = build_detector(args)
         faces = detect_keypoints(image, detector=detector, model=model)
         report.faces += len(faces)
         report.images.append(
