@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from fkp.images import load_image
 from fkp.landmarks import MIRROR, NUM_KEYPOINTS, REGIONS
-from fkp.utils import GET_300W_HINT, GET_DATA_HINT, resolve_300w_dir, resolve_data_dir
+from fkp.utils import GET_300W_HINT, GET_DATA_HINT, PROGRESS_MININTERVAL_S, resolve_300w_dir, resolve_data_dir
 
 Split = Literal["training", "test"]
 DATASETS: tuple[str, ...] = ("udacity", "300w")
@@ -209,7 +209,9 @@ class FacialKeypointsDataset(Dataset):
         """Decode every image into the memory cache now; returns ``self``."""
         from tqdm.auto import tqdm
 
-        for index in tqdm(range(len(self)), desc=f"decoding {self.split}", disable=not progress):
+        for index in tqdm(
+            range(len(self)), desc=f"decoding {self.split}", disable=not progress, mininterval=PROGRESS_MININTERVAL_S
+        ):
             self.image(index)
         return self
 

@@ -48,7 +48,7 @@ from fkp.resume import (
     validate_config,
 )
 from fkp.transforms import Compose, FaceCrop, Grayscale, Normalize, RandomFaceCrop, RandomPixels, ToTensor
-from fkp.utils import atomic_write_bytes, set_seed
+from fkp.utils import PROGRESS_MININTERVAL_S, atomic_write_bytes, set_seed
 
 LossName = Literal["wing", "smoothl1"]
 
@@ -233,7 +233,7 @@ def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progr
 
     return [
         cv2.cvtColor(dataset.image(int(i)), cv2.COLOR_RGB2GRAY)
-        for i in tqdm(indices, desc="decoding", disable=not progress, leave=False, mininterval=1.0)
+        for i in tqdm(indices, desc="decoding", disable=not progress, leave=False, mininterval=PROGRESS_MININTERVAL_S)
     ]
 
 
@@ -466,7 +466,7 @@ def train(
                     desc=f"epoch {epoch + 1}/{config.epochs}",
                     disable=not progress,
                     leave=False,
-                    mininterval=1.0,  # a notebook kernel gets one message a second, not one a batch
+                    mininterval=PROGRESS_MININTERVAL_S,  # a notebook kernel gets one message a second, not one a batch
                 )
                 for crops, targets in bar:
                     crops = crops.to(device, memory_format=torch.channels_last)
