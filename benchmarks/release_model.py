@@ -10,6 +10,11 @@ as the model cuts them; ``--float`` keeps it float32), and records its
 provenance in the weights' metadata: the training command, the run's wall time, the machine, the
 library versions and the data set's CSV checksums. ``benchmarks/compare_dlib.py --card`` then
 measures the model and writes the model card from these facts and its own figures.
+
+    python benchmarks/release_model.py --onnx-only
+
+writes ``fkp/weights/default.onnx`` again from the shipped ``default.safetensors``, which stays
+as it is (after a change to the exported graph, :mod:`fkp.export`, or to the quantisation).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from fkp.data import FacialKeypointsDataset, csv_path, resolve_dataset
+from fkp.export import model_file_bytes
 from fkp.geometry import keypoints_box
 from fkp.predict import KeypointModel, default_weights_path, load_model
 from fkp.quantize import quantize_onnx
@@ -60,16 +66,39 @@ def read_train_config(run: Path) -> TrainConfig:
     return TrainConfig.from_dict(json.loads((run / "train_config.json").read_text()))
 
 
+def write_onnx(weights: Path, sets: tuple[str, ...], keep_float: bool) -> None:
+    """Write ``weights``' ONNX twin beside it (the sha256-tied export), int8 unless ``keep_float``."""
+    model = load_model(weights, backend="torch")
+    onnx_path = weights.with_suffix(".onnx")
+    graph = model_file_bytes(model)
+    if not keep_float:
+        graph = quantize_onnx(graph, calibration_crops(model, sets))
+    atomic_write_bytes(onnx_path, graph)
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, {'float32' if keep_float else 'int8'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="the training run's folder (holds best.safetensors, last.pt, log.csv)")
+    parser.add_argument(
+        "run", type=Path, nargs="?", help="the training run's folder (holds best.safetensors, last.pt, log.csv)"
+    )
     parser.add_argument("--command", default="fkp train --out-dir runs/default", help="the command that trained it")
     parser.add_argument("--machine", help="what trained it, in words (default: this machine, the run's threads)")
     parser.add_argument("--note", help="anything else the model card should say about the training run")
     parser.add_argument("--python", default=sys.version.split()[0], help="Python version that trained it")
     parser.add_argument("--torch", default=torch.__version__, help="torch version that trained it")
     parser.add_argument("--float", action="store_true", help="keep the ONNX twin float32 (no int8 quantisation)")
+    parser.add_argument(
+        "--onnx-only", action="store_true", help="only write the shipped model's ONNX twin again, from its weights"
+    )
     args = parser.parse_args()
+    if args.onnx_only:
+        write_onnx(
+            default_weights_path(), tuple(load_model(backend="torch").metadata["train_config"]["data"]), args.float
+        )
+        return
+    if args.run is None:
+        parser.error("give the training run's folder, or --onnx-only")
 
     model = load_model(args.run / "best.safetensors", backend="torch")
     summary = json.loads((args.run / "summary.json").read_text())
@@ -96,12 +125,8 @@ def main() -> None:
     model.metadata = provenance
     target = default_weights_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    model.save(target, half=True)
-    onnx_path = target.with_suffix(".onnx")
-    if not args.float:
-        shipped = load_model(target, backend="torch")
-        atomic_write_bytes(onnx_path, quantize_onnx(onnx_path.read_bytes(), calibration_crops(shipped, config.data)))
-    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, {'float32' if args.float else 'int8'})")
+    model.save(target, half=True, onnx=False)
+    write_onnx(target, config.data, args.float)
     print(
         f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
         f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training"

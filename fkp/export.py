@@ -56,8 +56,8 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
     return graph.SerializeToString()
 
 
-def export_onnx(model: KeypointModel, path: str | os.PathLike[str]) -> None:
-    """Write the model's network to ``path`` as ONNX (atomically), with its fkp metadata and, when
+def model_file_bytes(model: KeypointModel) -> bytes:
+    """The ONNX file :func:`export_onnx` writes, as bytes: the graph with its fkp metadata and, when
     the model was read from a safetensors file, that file's sha256."""
     from fkp.predict import WEIGHTS_SHA256_KEY, sha256_of
     from fkp.weights_io import weights_metadata
@@ -65,4 +65,9 @@ def export_onnx(model: KeypointModel, path: str | os.PathLike[str]) -> None:
     metadata = weights_metadata(model)
     if model.weights_path is not None:
         metadata[WEIGHTS_SHA256_KEY] = sha256_of(model.weights_path)
-    atomic_write_bytes(path, onnx_bytes(model, metadata))
+    return onnx_bytes(model, metadata)
+
+
+def export_onnx(model: KeypointModel, path: str | os.PathLike[str]) -> None:
+    """Write the model's network to ``path`` as ONNX (atomically): :func:`model_file_bytes`."""
+    atomic_write_bytes(path, model_file_bytes(model))

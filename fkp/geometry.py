@@ -8,6 +8,8 @@ Affine matrices are OpenCV's (2, 3) forward maps ``[x', y'] = A @ [x, y, 1]``.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -54,14 +56,14 @@ def crop_affine(
         (2, 3) float64 matrix for ``cv2.warpAffine`` (image -> crop).
     """
     scale = size / side
-    theta = np.deg2rad(angle_degrees)
-    cos, sin = np.cos(theta) * scale, np.sin(theta) * scale
-    linear = np.array([[cos, sin], [-sin, cos]])
-    if flip:
-        linear[0] *= -1
+    theta = math.radians(angle_degrees)
+    cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+    mirror = -1.0 if flip else 1.0
+    (a, b), (c, d) = (mirror * cos, mirror * sin), (-sin, cos)
+    centre_x, centre_y = (float(value) for value in np.asarray(centre, dtype=np.float64).reshape(2))
     # The crop's centre ((size - 1) / 2 in pixel-centre coordinates) shows the box centre.
-    offset = np.full(2, (size - 1) / 2) - linear @ np.asarray(centre, dtype=np.float64)
-    return np.hstack([linear, offset[:, None]])
+    middle = (size - 1) / 2
+    return np.array([[a, b, middle - (a * centre_x + b * centre_y)], [c, d, middle - (c * centre_x + d * centre_y)]])
 
 
 def box_affine(box: np.ndarray, size: int, box_scale: float, angle_degrees: float = 0.0) -> np.ndarray:
@@ -148,10 +150,13 @@ def crop_to_image(normalized: np.ndarray, affines: np.ndarray, size: int) -> np.
     Returns:
         (N, K, 2) float32 points in image pixels.
     """
-    out = np.empty(np.shape(normalized), dtype=np.float32)
-    for i, (points, affine) in enumerate(zip(normalized, affines)):
-        out[i] = apply_affine(from_normalized(points, size), invert_affine(affine))
-    return out
+    pixels = from_normalized(normalized, size).astype(np.float64)  # (N, K, 2) crop pixels
+    affines = np.asarray(affines, dtype=np.float64).reshape(-1, 2, 3)
+    linear, offset = affines[:, :, :2], affines[:, :, 2]
+    # crop = linear @ image + offset, so image = linear^-1 @ (crop - offset); the 2 x 2 inverse by hand
+    (a, b), (c, d) = linear[:, 0].T, linear[:, 1].T
+    inverse = np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], 1) / (a * d - b * c)[:, None, None]
+    return ((pixels - offset[:, None, :]) @ inverse.transpose(0, 2, 1)).astype(np.float32)
 
 
 def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -215,7 +220,13 @@ def standardize(crops: np.ndarray) -> np.ndarray:
     Returns:
         float32 array of the same shape.
     """
-    crops = np.asarray(crops, dtype=np.float32)
+    crops = np.asarray(crops)
+    if crops.dtype == np.uint8 and crops.ndim in (2, 3):  # the common case, ~10 times faster with OpenCV
+        flat = crops.reshape(-1, *crops.shape[-2:])
+        moments = np.array([cv2.meanStdDev(crop) for crop in flat], dtype=np.float32).reshape(len(flat), 2, 1, 1)
+        mean, std = moments[:, 0:1, 0].reshape(-1, 1, 1), moments[:, 1:2, 0].reshape(-1, 1, 1)
+        return ((flat - mean) / np.maximum(std, 1.0)).reshape(crops.shape)
+    crops = crops.astype(np.float32, copy=False)
     mean = crops.mean(axis=(-2, -1), keepdims=True)
     std = crops.std(axis=(-2, -1), keepdims=True)
     return (crops - mean) / np.maximum(std, 1.0)

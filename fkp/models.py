@@ -149,8 +149,18 @@ def _stage(in_channels: int, out_channels: int, blocks: int) -> nn.Sequential:
     )
 
 
+def cell_centres(height: int, width: int) -> torch.Tensor:
+    """(H * W, 2) normalised (x, y) of each heatmap cell's centre, row by row: ``(i + 0.5) / W * 2 - 1``."""
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height * 2 - 1
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
+
+
 def soft_argmax(heatmaps: torch.Tensor) -> torch.Tensor:
     """Expected (x, y) position under a softmax over each heatmap (integral regression).
+
+    Written as one softmax and one matrix product with a constant grid, so that the exported ONNX
+    graph has no shape arithmetic (each small op costs microseconds at inference).
 
     Args:
         heatmaps: (N, K, H, W) logits.
@@ -159,14 +169,22 @@ def soft_argmax(heatmaps: torch.Tensor) -> torch.Tensor:
         (N, K, 2) positions, x then y, normalised to [-1, 1] with cell centres at
         ``(i + 0.5) / W * 2 - 1`` (the same convention as the crop coordinates).
     """
-    n, k, h, w = heatmaps.shape
-    heatmaps = heatmaps.float()  # full precision for the softmax, also under bfloat16 autocast
-    probabilities = heatmaps.flatten(2).softmax(dim=-1).view(n, k, h, w)
-    xs = (torch.arange(w, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / w * 2 - 1
-    ys = (torch.arange(h, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / h * 2 - 1
-    x = (probabilities.sum(dim=2) * xs).sum(dim=-1)  # marginal over rows, (N, K)
-    y = (probabilities.sum(dim=3) * ys).sum(dim=-1)  # marginal over columns, (N, K)
-    return torch.stack([x, y], dim=-1)
+    _, k, h, w = (int(size) for size in heatmaps.shape)  # Python ints: constants in an exported graph
+    # full precision for the softmax, also under bfloat16 autocast
+    probabilities = heatmaps.float().reshape(-1, k, h * w).softmax(dim=-1)  # (N, K, H * W)
+    return probabilities @ cell_centres(h, w).to(probabilities.device)  # (N, K, 2)
+
+
+def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour x2 upsampling of ``x`` to ``like``'s height and width.
+
+    A stride-2 stage leaves ``ceil(S / 2)``, so the target is twice ``x``'s size or one less (then
+    the last row and column are cut). The result equals ``F.interpolate(x, size=like.shape[-2:])``,
+    but a constant scale and Python-int sizes keep the exported graph free of shape arithmetic.
+    """
+    height, width = (int(size) for size in like.shape[-2:])
+    up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return up if tuple(up.shape[-2:]) == (height, width) else up[..., :height, :width]
 
 
 @register_model(KeypointNetConfig)
@@ -201,8 +219,8 @@ class KeypointNet(nn.Module):
         f8 = self.stage8(f4)
         f16 = self.stage16(f8)
         y = self.lateral16(f16)
-        y = self.smooth8(F.interpolate(y, size=f8.shape[-2:], mode="nearest") + self.lateral8(f8))
-        y = self.smooth4(F.interpolate(y, size=f4.shape[-2:], mode="nearest") + self.lateral4(f4))
+        y = self.smooth8(_upsample_to(y, f8) + self.lateral8(f8))
+        y = self.smooth4(_upsample_to(y, f4) + self.lateral4(f4))
         return self.heatmap_head(y)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:

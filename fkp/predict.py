@@ -139,19 +139,26 @@ class KeypointModel:
         Returns:
             (N, S, S) uint8 grayscale crops and their (N, 2, 3) image -> crop affine maps.
         """
-        image = np.asarray(image)
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         angles = np.zeros(len(boxes)) if angles is None else angles
         affines = np.array(
             [geometry.box_affine(box, self.input_size, self.box_scale, angle) for box, angle in zip(boxes, angles)]
         ).reshape(-1, 2, 3)
-        return self._warp(gray, affines), affines
+        return self._warp(np.asarray(image), affines), affines
 
-    def _warp(self, gray: np.ndarray, affines: np.ndarray) -> np.ndarray:
-        """(N, S, S) uint8 crops of a grayscale image, one per (N, 2, 3) image -> crop map."""
-        crops = [geometry.warp_crop(gray, affine, self.input_size) for affine in affines]
-        return np.array(crops, dtype=np.uint8).reshape(-1, self.input_size, self.input_size)
+    def _warp(self, image: np.ndarray, affines: np.ndarray) -> np.ndarray:
+        """(N, S, S) uint8 grayscale crops of an RGB or grayscale image, one per (N, 2, 3) image -> crop map.
+
+        The crops are cut from the colour image and then turned grayscale: the same pixels as
+        cutting them from a grayscale copy (within one grey level of rounding), without
+        converting the whole photo.
+        """
+        size = self.input_size
+        crops = np.empty((len(affines), size, size), dtype=np.uint8)
+        for i, affine in enumerate(affines):
+            crop = geometry.warp_crop(image, affine, size)
+            crops[i] = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+        return crops
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S) uint8 crops -> (N, 68, 2) points in normalised crop coordinates [-1, 1]."""
@@ -183,8 +190,8 @@ class KeypointModel:
         )
         if len(first) != len(boxes):
             raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        crops, affines = self.crops(gray, boxes, first)
+        image = np.asarray(image)
+        crops, affines = self.crops(image, boxes, first)
         points = geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
         for extra in range(1 + self.refine):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
@@ -195,13 +202,13 @@ class KeypointModel:
             affines = np.stack(
                 [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
             )
-            points[again] = self._run(gray, affines)
+            points[again] = self._run(image, affines)
             first = roll
         return points
 
-    def _run(self, gray: np.ndarray, affines: np.ndarray) -> np.ndarray:
+    def _run(self, image: np.ndarray, affines: np.ndarray) -> np.ndarray:
         """Cut the crops that (N, 2, 3) ``affines`` describe and return their points in image pixels."""
-        return geometry.crop_to_image(self.predict_crops(self._warp(gray, affines)), affines, self.input_size)
+        return geometry.crop_to_image(self.predict_crops(self._warp(image, affines)), affines, self.input_size)
 
     def save(
         self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False, onnx: bool = True

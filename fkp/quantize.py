@@ -63,7 +63,8 @@ def quantize_onnx(model_bytes: bytes, crops: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory(prefix="fkp_quantize_") as folder:
         source, prepared, target = (Path(folder) / name for name in ("float.onnx", "prepared.onnx", "int8.onnx"))
         source.write_bytes(model_bytes)
-        quant_pre_process(str(source), str(prepared))
+        # onnx's own shape inference: the symbolic one loses the batch size through Resize
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         convolutions = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type == "Conv"]
         head = convolutions[-1]  # the heatmap head: the last convolution before the soft-argmax
         quantize_static(

@@ -46,6 +46,17 @@ def test_standardize_is_brightness_and_contrast_invariant():
     np.testing.assert_allclose(geometry.standardize(crop), geometry.standardize(crop * 2 + 30), atol=1e-5)
 
 
+def test_standardize_treats_uint8_and_float_crops_alike():
+    crops = np.random.default_rng(4).integers(0, 256, size=(3, 16, 16), dtype=np.uint8)
+    standardized = geometry.standardize(crops)
+    assert standardized.dtype == np.float32 and standardized.shape == crops.shape
+    np.testing.assert_allclose(standardized, geometry.standardize(crops.astype(np.float32)), atol=1e-5)
+    np.testing.assert_allclose(geometry.standardize(crops[1]), standardized[1], atol=1e-6)
+    np.testing.assert_allclose(standardized.mean(axis=(1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(standardized.std(axis=(1, 2)), 1, atol=1e-4)
+    assert not geometry.standardize(np.full((16, 16), 9, np.uint8)).any()  # a flat crop: zeros, no division by 0
+
+
 def test_keypoints_box():
     points = np.array([[1.0, 2.0], [4.0, 8.0], [2.0, 3.0]])
     assert geometry.keypoints_box(points).tolist() == [1.0, 2.0, 3.0, 6.0]

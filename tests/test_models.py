@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.models import (
@@ -13,6 +14,7 @@ from fkp.models import (
     config_to_dict,
     soft_argmax,
 )
+from fkp.models import _upsample_to as upsample_to
 
 SMALL = [
     NaimishNetConfig(input_size=32, channels=(4, 8), kernel_sizes=(3, 3), dropouts=(0.1, 0.1), dense=16),
@@ -108,3 +110,33 @@ def test_an_unknown_architecture_is_one_clear_error():
         config_from_dict({"architecture": "resnet", "input_size": 64})
     with pytest.raises(ConfigError, match="--architecture 'resnet'"):
         validate_config(TrainConfig(architecture="resnet"))
+
+
+@pytest.mark.parametrize("size", [3, 5, 6, 12])
+def test_decoder_upsampling_is_nearest_neighbour_to_odd_and_even_sizes(size):
+    features = torch.randn(1, 2, size, size)
+    for target in (2 * size, 2 * size - 1):  # a stride-2 stage halves a size, rounding up
+        like = torch.zeros(1, 1, target, target)
+        expected = F.interpolate(features, size=(target, target), mode="nearest")
+        torch.testing.assert_close(upsample_to(features, like), expected)
+
+
+@pytest.mark.parametrize("input_size", [32, 40])  # 40: stride-16 maps of 3 x 3, upsampled to 5 x 5
+def test_the_exported_graph_has_no_shape_arithmetic_and_runs_any_batch(input_size):
+    """Each small ONNX op costs microseconds per face: the graph is convolutions, resizes and a soft-argmax only."""
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from fkp.export import onnx_bytes
+    from fkp.predict import KeypointModel
+
+    config = KeypointNetConfig(input_size=input_size, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8)
+    torch.manual_seed(0)
+    net = build_model(config).eval()
+    graph = onnx.load_from_string(onnx_bytes(KeypointModel(net, config)))
+    assert {node.op_type for node in graph.graph.node} & {"Shape", "Gather", "Range", "Concat", "Unsqueeze"} == set()
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    for batch in (1, 3):
+        crops = torch.randn(batch, 1, input_size, input_size)
+        with torch.no_grad():
+            expected = net(crops).numpy()
+        np.testing.assert_allclose(session.run(None, {"crops": crops.numpy()})[0], expected, atol=1e-5)

@@ -27,6 +27,21 @@ def test_predict_maps_crop_points_back_into_each_box(tiny_model):
     assert tiny_model.predict(image, np.zeros((0, 4))).shape == (0, NUM_KEYPOINTS, 2)
 
 
+def test_crops_cut_from_the_colour_photo_match_crops_of_its_grayscale_copy(tiny_model):
+    """Prediction turns only the crops grayscale, not the whole photo: the same pixels within rounding."""
+    import cv2
+
+    noise = np.random.default_rng(5).integers(0, 255, size=(120, 160, 3), dtype=np.uint8)
+    image = cv2.GaussianBlur(noise, (0, 0), 2)
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    boxes, angles = np.array([[10, 20, 40, 40], [60, 30, 70, 60]], dtype=np.float32), np.array([0.0, 30.0])
+    from_colour, affines = tiny_model.crops(image, boxes, angles)
+    from_gray, same = tiny_model.crops(gray, boxes, angles)
+    np.testing.assert_array_equal(affines, same)
+    assert from_colour.shape == (2, 32, 32) and np.abs(from_colour.astype(int) - from_gray).max() <= 1
+    np.testing.assert_allclose(tiny_model.predict(image, boxes), tiny_model.predict(gray, boxes), atol=0.1)
+
+
 def test_save_and_load_round_trip(tiny_model, tmp_path):
     path = tmp_path / "model.safetensors"
     tiny_model.save(path, extra={"note": "test"})
