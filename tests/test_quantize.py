@@ -52,6 +52,9 @@ def test_the_convolutions_but_the_heatmap_head_are_int8(float_graph):
     convolutions = [node for node in graph.node if node.op_type == "Conv"]
     fed_by_int8 = [conv.input[0] in quantized_inputs and conv.input[1] in quantized_inputs for conv in convolutions]
     assert all(fed_by_int8[:-1]) and not fed_by_int8[-1]
+    between = [node for node in graph.node if node.op_type in ("Relu", "Add", "Resize")]
+    assert between and all(node.input[0] in quantized_inputs for node in between)  # the layers between run in int8 too
+    assert not any(node.input[0] in quantized_inputs for node in graph.node if node.op_type in ("Softmax", "MatMul"))
 
 
 def test_the_int8_graph_predicts_what_the_float_graph_does_on_new_crops(float_graph):
