@@ -28,9 +28,9 @@ it measured and the provenance stored in `default.safetensors`; do not edit by h
   a second pass runs on a crop turned upright around the points found (`fkp.predict`), so the
   model does not care how the head is rolled; a detector that knows the roll can pass it.
 - **Inference**: `fkp.load_model()` runs `default.onnx` with onnxruntime: the same network with its
-  convolutions quantised to int8 (`fkp.quantize`, calibrated on 512 training crops; the heatmap
-  head and the soft-argmax stay float32), about twice as fast on one CPU thread as float32 and
-  within a tenth of a crop pixel of it on average. `fkp.load_model(backend="torch")` runs the
+  convolutions and the activations between them in int8 (`fkp.quantize`, calibrated on 512
+  training crops; the heatmap head and the soft-argmax stay float32), more than twice as fast on
+  one CPU thread as float32 and within a tenth of a crop pixel of it on average. `fkp.load_model(backend="torch")` runs the
   float32 network from `default.safetensors` (safetensors, no pickled code).
 
 ## Training data and licences

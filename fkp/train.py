@@ -70,7 +70,7 @@ class TrainConfig:
         "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
     )
     input_size: int = 96  # side of the square grayscale crop fed to the network, pixels
-    epochs: int = 61  # upper bound; early stopping may end sooner (benchmarks/train_time.py: how long here)
+    epochs: int = 72  # upper bound; early stopping may end sooner (26 min on 2 CPU cores: benchmarks/train_time.py)
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
     weight_decay: float = 1e-4
