@@ -102,10 +102,8 @@ def keypoints_roll(keypoints: np.ndarray) -> np.ndarray:
         (...) roll in degrees.
     """
     keypoints = np.asarray(keypoints)
-    # Sums, not means: both eyes have six points, so the line between the sums is the same line,
-    # and the sums are cheaper (this runs on every face the model predicts).
-    right = keypoints[..., REGIONS["right_eye"], :].sum(axis=-2)
-    left = keypoints[..., REGIONS["left_eye"], :].sum(axis=-2)
+    right = keypoints[..., REGIONS["right_eye"], :].mean(axis=-2)
+    left = keypoints[..., REGIONS["left_eye"], :].mean(axis=-2)
     return roll_degrees(right, left)
 
 
