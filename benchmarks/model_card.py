@@ -30,8 +30,8 @@ it measured and the provenance stored in `default.safetensors`; do not edit by h
 - **Inference**: `fkp.load_model()` runs `default.onnx` with onnxruntime: the same network with its
   convolutions and the activations between them in int8 (`fkp.quantize`, calibrated on 512
   training crops; the heatmap head and the soft-argmax stay float32), more than twice as fast on
-  one CPU thread as float32 and within a tenth of a crop pixel of it on average. `fkp.load_model(backend="torch")` runs the
-  float32 network from `default.safetensors` (safetensors, no pickled code).
+  one CPU thread as float32 and within a tenth of a crop pixel of it on average.
+  `fkp.load_model(backend="torch")` runs the float32 network from `default.safetensors` (safetensors, no pickled code).
 
 ## Training data and licences
 The shipped weights are learnt from two research data sets, as dlib's own 68-point model is:

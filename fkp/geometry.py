@@ -150,9 +150,8 @@ def crop_to_image(normalized: np.ndarray, affines: np.ndarray, size: int) -> np.
     Returns:
         (N, K, 2) float32 points in image pixels.
     """
-    pixels = (np.asarray(normalized, dtype=np.float64) + 1.0) * (size / 2) - 0.5  # (N, K, 2) crop pixels
-    inverse = np.array([cv2.invertAffineTransform(affine) for affine in np.asarray(affines, dtype=np.float64)])
-    inverse = inverse.reshape(-1, 2, 3)  # (N, 2, 3) crop -> image maps
+    pixels = from_normalized(normalized, size).astype(np.float64)  # (N, K, 2) crop pixels
+    inverse = np.array([invert_affine(affine) for affine in affines]).reshape(-1, 2, 3)  # crop -> image maps
     return (pixels @ inverse[:, :, :2].transpose(0, 2, 1) + inverse[:, None, :, 2]).astype(np.float32)
 
 
@@ -220,8 +219,8 @@ def standardize(crops: np.ndarray) -> np.ndarray:
     crops = np.asarray(crops)
     if crops.dtype == np.uint8 and crops.ndim in (2, 3):  # the common case, ~10 times faster with OpenCV
         flat = crops.reshape(-1, *crops.shape[-2:])
-        moments = np.array([cv2.meanStdDev(crop) for crop in flat], dtype=np.float32).reshape(len(flat), 2, 1, 1)
-        mean, std = moments[:, 0:1, 0].reshape(-1, 1, 1), moments[:, 1:2, 0].reshape(-1, 1, 1)
+        moments = np.array([cv2.meanStdDev(crop) for crop in flat], dtype=np.float32).reshape(len(flat), 2)
+        mean, std = moments[:, 0, None, None], moments[:, 1, None, None]  # (N, 1, 1) each
         return ((flat - mean) / np.maximum(std, 1.0)).reshape(crops.shape)
     crops = crops.astype(np.float32, copy=False)
     mean = crops.mean(axis=(-2, -1), keepdims=True)
