@@ -20,7 +20,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from fkp.models import build_model
-from fkp.train import TrainConfig, _loss_function, set_seed, training_sets, use_bf16
+from fkp.train import (
+    TrainConfig,
+    _loss_function,
+    _predict_batch,
+    _WithHeads,
+    head_conventions,
+    set_seed,
+    training_sets,
+    use_bf16,
+)
 
 
 def main() -> None:
@@ -32,18 +41,19 @@ def main() -> None:
     config = TrainConfig(threads=args.threads)
     set_seed(config.seed)
     torch.set_num_threads(config.threads)
-    train_set, _ = training_sets(config, progress=False)
-    loader = DataLoader(train_set, config.batch_size, shuffle=True, drop_last=True)
-    net = build_model(config.model_config()).to(memory_format=torch.channels_last)
+    heads = head_conventions(config)
+    train_set, _ = training_sets(config, progress=False, heads=heads)
+    loader = DataLoader(_WithHeads(train_set), config.batch_size, shuffle=True, drop_last=True)
+    net = build_model(config.model_config(heads)).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn, bf16 = _loss_function(config), use_bf16(config.precision, torch.device("cpu"))
     times = []
     batches = iter(loader)
     for step in range(args.steps + 10):
         start = time.perf_counter()
-        crops, targets = next(batches)
+        crops, targets, target_heads = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            predicted = net(crops.to(memory_format=torch.channels_last))
+            predicted = _predict_batch(net, crops.to(memory_format=torch.channels_last), target_heads, len(heads) > 1)
         loss = loss_fn(predicted.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -5,8 +5,12 @@ off by the same offsets, with opposite signs in the two directions: the Udacity 
 nose, the left brow and the jaw a few percent of the eye distance away from where 300-W's
 annotators put them (``benchmarks/label_conventions.py`` measures it and writes the table in
 ``label_conventions.json``). The shipped model speaks the 300-W convention, which dlib and the
-literature share; training maps Udacity labels into it, and evaluation on the Udacity set maps
-the model's points back into the Udacity convention before scoring.
+literature share, by default. It has a second heatmap head that learnt the Udacity set's own
+labels (:attr:`fkp.predict.KeypointModel.conventions`), so it needs no mapping: the offsets are
+only the average difference, and where annotators disagree also changes from face to face. The
+offsets here serve single-head models: training with ``--no-head-per-convention`` maps Udacity
+labels into the 300-W convention, and evaluation on the Udacity set maps such a model's points
+back into the Udacity convention before scoring.
 
 Offsets live in each face's own frame: x along the eye line (from the subject's right eye to the
 left), y down the face, in eye distances (outer corners, as the NME uses), so that they follow a

@@ -109,8 +109,9 @@ def evaluate(
             decoded-image cache is reused, so timings are not disturbed by decoding).
         rotation: turn every photo and its labels by this many degrees first (clockwise on screen).
 
-    A model that records its labelling convention (``metadata["labels"]``) is scored in the data
-    set's convention (:func:`fkp.conventions.convert`).
+    A model with a heatmap head for the data set's labelling convention answers with it
+    (:attr:`fkp.predict.KeypointModel.conventions`); another model that records its convention
+    is scored in the data set's convention (:func:`fkp.conventions.convert`).
     """
     from tqdm.auto import tqdm
 
@@ -119,6 +120,8 @@ def evaluate(
         detector = make_detector(boxes)
     predicted, truth, names = [], [], []
     seconds = 0.0
+    spoken = tuple(getattr(model, "conventions", ()))
+    labels = dataset.convention if dataset.convention in spoken else None  # the model's head for this set
     for index in tqdm(
         range(len(dataset)),
         desc=f"evaluating {split} ({boxes} boxes)",
@@ -138,12 +141,13 @@ def evaluate(
             box = found.boxes[match]
             angles = None if np.isnan(found.angles[match]) else found.angles[match : match + 1]
         start = time.perf_counter()
-        predicted.append(model.predict(image, box[None], angles=angles)[0])
+        answer_in = {"labels": labels} if labels else {}
+        predicted.append(model.predict(image, box[None], angles=angles, **answer_in)[0])
         seconds += time.perf_counter() - start
         truth.append(points)
         names.append(dataset.names[index])
     predicted_array, truth_array = np.asarray(predicted), np.asarray(truth)
-    model_labels = getattr(model, "metadata", {}).get("labels")
+    model_labels = labels or (spoken[0] if spoken else None)
     if model_labels in conventions.CONVENTIONS and dataset.convention is not None and len(predicted_array):
         # Score in the data set's own convention (see fkp.conventions).
         predicted_array = conventions.convert(predicted_array, model_labels, dataset.convention)

@@ -28,19 +28,28 @@ OPSET = 17
 def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> bytes:
     """The model's network as a serialised ONNX graph with a dynamic batch size.
 
+    Input ``crops`` (N, 1, S, S) float32, output ``keypoints`` (N, 68, 2); a network with several
+    heatmap heads (:attr:`fkp.predict.KeypointModel.conventions`) has a second input, ``head``,
+    a 0-d int64 index into them.
+
     Args:
         model: the model whose :attr:`~fkp.predict.KeypointModel.net` is exported.
         metadata: strings to store in the graph's ``metadata_props`` (needs the onnx package).
     """
     example = torch.zeros(1, 1, model.input_size, model.input_size)
+    network: torch.nn.Module = model.net.eval()
+    inputs: tuple[torch.Tensor, ...] = (example,)
+    if len(model.conventions) > 1:  # several heads: a 0-d int64 input "head" picks one
+        # in eval mode: export puts the wrapper's mode back on the network afterwards
+        network, inputs = _HeadInput(network).eval(), (example, torch.tensor(0))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.net.eval(),
-            (example,),
+            network,
+            inputs,
             buffer,  # type: ignore[arg-type]  # the stubs omit file objects, which export takes
-            input_names=["crops"],
+            input_names=["crops", "head"][: len(inputs)],
             output_names=["keypoints"],
             dynamic_axes={"crops": {0: "batch"}, "keypoints": {0: "batch"}},
             opset_version=OPSET,
@@ -54,6 +63,17 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
     return graph.SerializeToString()
+
+
+class _HeadInput(torch.nn.Module):
+    """A multi-head network whose head number is a graph input (a 0-d int64 tensor)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, crops: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+        return self.net(crops, head)
 
 
 def model_file_bytes(model: KeypointModel) -> bytes:

@@ -90,12 +90,16 @@ class KeypointNetConfig:
     channels: tuple[int, int, int, int, int] = (16, 32, 64, 128, 256)  # stride 2, 2, 4, 8, 16
     blocks: tuple[int, int, int] = (1, 1, 1)  # residual blocks at strides 4, 8, 16
     decoder_channels: int = 48  # width of the pyramid decoder (stride 16 -> 8 -> 4)
+    # The labelling convention (fkp.conventions) of each heatmap head; the first is the default.
+    heads: tuple[str, ...] = ("300w",)
     architecture: Architecture = field(default="keypointnet", init=False)
 
     def check(self) -> None:
-        """Raise ``ValueError`` unless it has 5 widths and 3 block counts, all in range."""
+        """Raise ``ValueError`` unless it has 5 widths, 3 block counts (all in range) and distinct heads."""
         if (len(self.channels), len(self.blocks)) != (5, 3):
             raise ValueError("keypointnet config needs 5 channels and 3 block counts")
+        if not self.heads or len(set(self.heads)) != len(self.heads) or not all(isinstance(h, str) for h in self.heads):
+            raise ValueError(f"keypointnet heads must be distinct convention names, got {list(self.heads)}")
         _check_widths(self.architecture, [*self.channels, *self.blocks, self.decoder_channels])
 
 

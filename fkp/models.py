@@ -9,7 +9,7 @@ Their configs live in :mod:`fkp.model_config` (no torch), re-exported here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -194,6 +194,12 @@ class KeypointNet(nn.Module):
 
     At the default 72 px input the heatmaps are 18 x 18; the decoder adds stride-8 and stride-4
     detail to the stride-16 context, so every point sees the whole face.
+
+    With several ``config.heads``, one 1x1 heatmap head per labelling convention shares the whole
+    network: ``heatmap_head`` holds their weights one after the other (68 maps each), and
+    ``head`` picks one by its index in ``config.heads`` (0, the default convention, if omitted).
+    A network trained on two data sets thus learns each set's way of placing the points instead
+    of a mapping between them; picking a head costs nothing at inference.
     """
 
     def __init__(self, config: KeypointNetConfig = KeypointNetConfig()) -> None:
@@ -210,19 +216,42 @@ class KeypointNet(nn.Module):
         self.lateral4 = nn.Conv2d(c[2], d, 1)
         self.smooth8 = _conv_bn_relu(d, d)
         self.smooth4 = _conv_bn_relu(d, d)
-        self.heatmap_head = nn.Conv2d(d, NUM_KEYPOINTS, 1)
+        self.heatmap_head = nn.Conv2d(d, NUM_KEYPOINTS * len(config.heads), 1)
 
-    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 1, S, S) crops -> (N, 68, S/4, S/4) heatmap logits."""
+    def features(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, decoder_channels, S/4, S/4) features the heatmap heads read."""
         x = self.stem(crops)
         f4 = self.stage4(x)
         f8 = self.stage8(f4)
         f16 = self.stage16(f8)
         y = self.lateral16(f16)
         y = self.smooth8(_upsample_to(y, f8) + self.lateral8(f8))
-        y = self.smooth4(_upsample_to(y, f4) + self.lateral4(f4))
-        return self.heatmap_head(y)
+        return self.smooth4(_upsample_to(y, f4) + self.lateral4(f4))
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 1, S, S) crops -> (N, 68, 2) normalised keypoints."""
-        return soft_argmax(self.heatmaps(crops))
+    def heatmaps(self, crops: torch.Tensor, head: int | torch.Tensor = 0) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, S/4, S/4) heatmap logits of head number ``head``.
+
+        ``head`` may be a 0-d int64 tensor (an input of the exported graph): the head's weights
+        are then picked at run time, and only its 68 maps are computed.
+        """
+        features = self.features(crops)
+        if len(self.config.heads) == 1:
+            return self.heatmap_head(features)
+        heads, width = len(self.config.heads), self.config.decoder_channels  # ints: a constant reshape in ONNX
+        weight = self.heatmap_head.weight.reshape(heads, NUM_KEYPOINTS, width, 1, 1)[head]
+        bias = cast(torch.Tensor, self.heatmap_head.bias).reshape(heads, NUM_KEYPOINTS)[head]
+        return F.conv2d(features, weight, bias)
+
+    def forward(self, crops: torch.Tensor, head: int | torch.Tensor = 0) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, 2) normalised keypoints, in head ``head``'s convention."""
+        return soft_argmax(self.heatmaps(crops, head))
+
+    def forward_each(self, crops: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+        """(N, 1, S, S) crops -> (N, 68, 2) normalised keypoints, crop i's from head ``heads[i]``.
+
+        For training on several data sets at once: (N,) int64 ``heads`` says which head learns
+        each crop's labels; every head's maps are computed, the soft-argmax only on the chosen.
+        """
+        maps = self.heatmap_head(self.features(crops))  # (N, H * 68, S/4, S/4)
+        maps = maps.unflatten(1, (len(self.config.heads), NUM_KEYPOINTS))
+        return soft_argmax(maps[torch.arange(len(crops), device=crops.device), heads.to(crops.device)])

@@ -100,6 +100,7 @@ class KeypointModel:
         self.onnx_path: Path | None = None
         """The ONNX file that :meth:`use_onnx` runs (None: exported from :attr:`net` instead)."""
         self._onnx_session: Any = None
+        self._onnx_head_input = False  # whether the ONNX graph takes a "head" input (several heads)
 
     @property
     def net(self) -> nn.Module:
@@ -160,17 +161,53 @@ class KeypointModel:
             crops[i] = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
         return crops
 
-    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
-        """(N, S, S) uint8 crops -> (N, 68, 2) points in normalised crop coordinates [-1, 1]."""
+    @property
+    def conventions(self) -> tuple[str, ...]:
+        """The labelling conventions (:data:`fkp.conventions.CONVENTIONS`) the model answers in,
+        one per heatmap head; the first is its default. Empty when the model does not say.
+
+        A single-head model speaks the convention it was trained to (``metadata["labels"]``).
+        """
+        heads = tuple(getattr(self.config, "heads", ()))
+        if len(heads) > 1:
+            return heads
+        labels = self.metadata.get("labels")
+        return (labels,) if isinstance(labels, str) else heads
+
+    def head_of(self, labels: str | None) -> int:
+        """The index of the head that answers in convention ``labels`` (``None``: the default, 0).
+
+        Raises:
+            ValueError: (one line) the model has no head for that convention.
+        """
+        if labels is None:
+            return 0
+        if labels not in self.conventions:
+            raise ValueError(f"this model has no {labels!r} head; it answers in {list(self.conventions)}")
+        return self.conventions.index(labels)
+
+    def predict_crops(self, crops: np.ndarray, head: int = 0) -> np.ndarray:
+        """(N, S, S) uint8 crops -> (N, 68, 2) points in normalised crop coordinates [-1, 1].
+
+        ``head``: which heatmap head answers, by its index in :attr:`conventions`.
+        """
         batch = geometry.standardize(crops)[:, None]  # (N, S, S) -> (N, 1, S, S)
         if self._onnx_session is not None:
-            return self._onnx_session.run(None, {"crops": batch})[0]
+            feeds = {"crops": batch}
+            if self._onnx_head_input:
+                feeds["head"] = np.array(head, dtype=np.int64)
+            elif head:
+                raise ValueError(f"{self.onnx_path or 'this ONNX graph'} has a single head")
+            return self._onnx_session.run(None, feeds)[0]
         import torch
 
         with torch.inference_mode():
-            return self.net(torch.from_numpy(batch)).numpy()
+            crops_tensor = torch.from_numpy(batch)
+            return (self.net(crops_tensor, head) if head else self.net(crops_tensor)).numpy()
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None, labels: str | None = None
+    ) -> np.ndarray:
         """Keypoints of the faces in ``boxes``, whatever their roll.
 
         Args:
@@ -178,10 +215,16 @@ class KeypointModel:
             boxes: (N, 4) axis-aligned face boxes x, y, w, h in pixels (tight or detector-style).
             angles: optional (N,) roll of each face in degrees, as :func:`fkp.geometry.roll_degrees`
                 measures it (NaN where unknown): the first pass then crops the face upright.
+            labels: the labelling convention to answer in, one of :attr:`conventions`
+                (``None``: the model's default, 300-W's for the shipped model).
 
         Returns:
             (N, 68, 2) float32 keypoints in pixels of ``image``, x then y.
+
+        Raises:
+            ValueError: the model has no head for ``labels``.
         """
+        head = self.head_of(labels)
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32)
@@ -192,7 +235,7 @@ class KeypointModel:
             raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
         image = np.asarray(image)
         crops, affines = self.crops(image, boxes, first)
-        points = geometry.crop_to_image(self.predict_crops(crops), affines, self.input_size)
+        points = geometry.crop_to_image(self.predict_crops(crops, head), affines, self.input_size)
         for extra in range(1 + self.refine):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
             tilt = np.abs((roll - first + 180.0) % 360.0 - 180.0)  # roll left in the crop
@@ -202,13 +245,14 @@ class KeypointModel:
             affines = np.stack(
                 [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
             )
-            points[again] = self._run(image, affines)
+            points[again] = self._run(image, affines, head)
             first = roll
         return points
 
-    def _run(self, image: np.ndarray, affines: np.ndarray) -> np.ndarray:
+    def _run(self, image: np.ndarray, affines: np.ndarray, head: int = 0) -> np.ndarray:
         """Cut the crops that (N, 2, 3) ``affines`` describe and return their points in image pixels."""
-        return geometry.crop_to_image(self.predict_crops(self._warp(image, affines)), affines, self.input_size)
+        crops = self._warp(image, affines)
+        return geometry.crop_to_image(self.predict_crops(crops, head), affines, self.input_size)
 
     def save(
         self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False, onnx: bool = True
@@ -247,6 +291,7 @@ class KeypointModel:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self._onnx_session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._onnx_head_input = any(value.name == "head" for value in self._onnx_session.get_inputs())
         return self
 
 

@@ -52,6 +52,7 @@ def quantize_onnx(model_bytes: bytes, crops: np.ndarray, op_types: tuple[str, ..
 
     graph = onnx.load_from_string(model_bytes)
     side = graph.graph.input[0].type.tensor_type.shape.dim[-1].dim_value
+    has_head = any(value.name == "head" for value in graph.graph.input)  # a multi-head network
     crops = np.asarray(crops)
     if crops.ndim != 3 or len(crops) == 0 or crops.shape[1:] != (side, side):
         raise ValueError(f"calibration crops must be (M, {side}, {side}) uint8, got shape {crops.shape}")
@@ -62,7 +63,9 @@ def quantize_onnx(model_bytes: bytes, crops: np.ndarray, op_types: tuple[str, ..
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self.batches, None)
-            return None if batch is None else {"crops": batch}
+            if batch is None:
+                return None
+            return {"crops": batch, "head": np.array(0, dtype=np.int64)} if has_head else {"crops": batch}
 
     with tempfile.TemporaryDirectory(prefix="fkp_quantize_") as folder:
         source, prepared, target = (Path(folder) / name for name in ("float.onnx", "prepared.onnx", "int8.onnx"))

@@ -67,10 +67,13 @@ class TrainConfig:
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 3)  # times each set's images appear per epoch, in `data` order (default 1)
     labels: Literal["300w", "udacity"] = (
-        "300w"  # labelling convention to learn; sets in another one are mapped (fkp.conventions)
+        "300w"  # labelling convention of the model's default head; sets in another one are mapped (fkp.conventions)
     )
+    # One heatmap head per labelling convention of the training sets (keypointnet), each learning
+    # its own set's labels, instead of mapping every set to `labels` with fixed offsets
+    head_per_convention: bool = True
     input_size: int = 96  # side of the square grayscale crop fed to the network, pixels
-    epochs: int = 72  # upper bound; early stopping may end sooner (26 min on 2 CPU cores: benchmarks/train_time.py)
+    epochs: int = 72  # upper bound; early stopping may end sooner (29 min on 2 CPU cores: benchmarks/train_time.py)
     batch_size: int = 32
     lr: float = 3e-3  # peak learning rate of AdamW, reached after the warm-up
     weight_decay: float = 1e-4
@@ -100,9 +103,16 @@ class TrainConfig:
     out_dir: str = "runs/default"
     resume: bool = False  # continue from out_dir/last.pt
 
-    def model_config(self) -> ModelConfig:
-        """The registered config of ``architecture`` with its defaults, at ``input_size``."""
-        return config_class(self.architecture)(input_size=self.input_size)
+    def model_config(self, heads: tuple[str, ...] | None = None) -> ModelConfig:
+        """The registered config of ``architecture`` with its defaults, at ``input_size``.
+
+        ``heads``: the labelling conventions of its heatmap heads, for an architecture that has
+        several (``heads`` field); default: one head, in ``labels``.
+        """
+        kind = config_class(self.architecture)
+        if "heads" not in {spec.name for spec in fields(kind)}:
+            return kind(input_size=self.input_size)
+        return kind(input_size=self.input_size, heads=heads or (self.labels,))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -200,6 +210,7 @@ class FaceCrops(Dataset):
         config: the augmentation settings.
         augment: draw random crops (training) or not (validation).
         flippable: (N,) bool, whether each sample's labels allow mirroring (default: none do).
+        heads: (N,) int, the heatmap head that learns each sample's labels (default: all head 0).
     """
 
     def __init__(
@@ -209,6 +220,7 @@ class FaceCrops(Dataset):
         config: TrainConfig,
         augment: bool,
         flippable: np.ndarray | None = None,
+        heads: np.ndarray | None = None,
     ) -> None:
         self.grays = grays
         self.keypoints = keypoints
@@ -216,6 +228,7 @@ class FaceCrops(Dataset):
         self.config = config
         self.augment = augment
         self.flippable = np.zeros(len(grays), bool) if flippable is None else np.asarray(flippable, bool)
+        self.heads = np.zeros(len(grays), np.int64) if heads is None else np.asarray(heads, np.int64)
         self.transforms = {mirror: crop_transforms(config, augment, mirror) for mirror in (False, True)}
 
     def __len__(self) -> int:
@@ -225,6 +238,20 @@ class FaceCrops(Dataset):
         transform = self.transforms[bool(self.flippable[index])]
         sample = transform({"image": self.grays[index], "keypoints": self.keypoints[index]})
         return sample["image"], sample["keypoints"]
+
+
+class _WithHeads(Dataset):
+    """``FaceCrops`` items with each sample's head index: ``(crop, points, head)``."""
+
+    def __init__(self, crops: FaceCrops) -> None:
+        self.crops = crops
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        crop, points = self.crops[index]
+        return crop, points, int(self.crops.heads[index])
 
 
 def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progress: bool = True) -> list[np.ndarray]:
@@ -237,37 +264,68 @@ def grayscale_images(dataset: FacialKeypointsDataset, indices: np.ndarray, progr
     ]
 
 
+def _sources(
+    config: TrainConfig, data_root: str | os.PathLike[str] | list[str | os.PathLike[str]] | None
+) -> list[str | os.PathLike[str]]:
+    if data_root is None:
+        return list(config.data)
+    if isinstance(data_root, (list, tuple)):
+        return list(data_root)
+    return [data_root]
+
+
+def head_conventions(
+    config: TrainConfig, data_root: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None
+) -> tuple[str, ...]:
+    """The labelling conventions of the heatmap heads a run trains, ``config.labels`` first.
+
+    With ``config.head_per_convention``, sets in two or more known conventions (the default
+    Udacity + 300-W mix), one of them ``config.labels``, get a head each; otherwise one head
+    learns every set, mapped to ``config.labels`` (:func:`fkp.conventions.convert`).
+    """
+    known: list[str] = []
+    for source in _sources(config, data_root):
+        convention = FacialKeypointsDataset(source, "training").convention
+        if convention is not None and convention not in known:
+            known.append(convention)
+    if config.head_per_convention and config.labels in known and len(known) > 1:
+        return (config.labels, *(name for name in known if name != config.labels))
+    return (config.labels,)
+
+
 def training_sets(
     config: TrainConfig,
     data_root: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
     progress: bool = True,
+    heads: tuple[str, ...] | None = None,
 ) -> tuple[FaceCrops, FaceCrops]:
     """The training and validation crops of every data set of a run, images decoded once.
 
     Each set is split person-disjointly (:func:`fkp.data.person_disjoint_split`); a set's
     training images appear ``config.data_repeats[k]`` times per epoch; flips are allowed on the
-    sets whose labels are mirror-consistent (:data:`MIRROR_TOLERANCE`); labels of a set in a known
-    convention other than ``config.labels`` are mapped to it (:func:`fkp.conventions.convert`).
+    sets whose labels are mirror-consistent (:data:`MIRROR_TOLERANCE`). A set in a convention
+    that has its own head (``heads``) keeps its labels and trains that head; labels of a set in
+    another known convention are mapped to ``config.labels`` (:func:`fkp.conventions.convert`)
+    and train head 0.
 
     Args:
         config: the run's settings (``data``, ``data_repeats``, ``val_fraction``, ``limit``, ``seed``).
         data_root: a folder, or a list of folders and names, instead of ``config.data``.
         progress: show a bar while decoding.
+        heads: the labelling conventions of the network's heads (default: ``(config.labels,)``).
 
     Returns:
-        (training crops, validation crops).
+        (training crops, validation crops); each sample's head is in their ``heads`` arrays.
     """
-    if data_root is None:
-        sources: list[str | os.PathLike[str]] = list(config.data)
-    elif isinstance(data_root, (list, tuple)):
-        sources = list(data_root)
-    else:
-        sources = [data_root]
+    heads = heads or (config.labels,)
+    sources = _sources(config, data_root)
     grays: list[np.ndarray] = []
     points: list[np.ndarray] = []
     flippable: list[np.ndarray] = []
+    head_of: list[np.ndarray] = []
     val_grays: list[np.ndarray] = []
     val_points: list[np.ndarray] = []
+    val_heads: list[np.ndarray] = []
     for k, source in enumerate(sources):
         dataset = FacialKeypointsDataset(source, "training")
         train_idx, val_idx = person_disjoint_split(dataset.names, config.val_fraction, seed=config.seed)
@@ -278,16 +336,27 @@ def training_sets(
         decoded = grayscale_images(dataset, np.concatenate([train_idx, val_idx]), progress)
         repeats = config.data_repeats[k] if k < len(config.data_repeats) else 1
         mirror_ok = mirror_asymmetry(dataset.keypoints[train_idx]) < MIRROR_TOLERANCE
-        labels = dataset.keypoints
-        if dataset.convention is not None:
+        labels, head = dataset.keypoints, 0
+        if dataset.convention in heads:
+            head = heads.index(dataset.convention)
+        elif dataset.convention is not None:
             labels = conventions.convert(labels, dataset.convention, config.labels)
         grays += decoded[: len(train_idx)] * repeats
         points += [labels[train_idx]] * repeats
         flippable.append(np.full(len(train_idx) * repeats, mirror_ok))
+        head_of.append(np.full(len(train_idx) * repeats, head))
         val_grays += decoded[len(train_idx) :]
         val_points.append(labels[val_idx])
-    train_set = FaceCrops(grays, np.concatenate(points), config, augment=True, flippable=np.concatenate(flippable))
-    val_set = FaceCrops(val_grays, np.concatenate(val_points), config, augment=False)
+        val_heads.append(np.full(len(val_idx), head))
+    train_set = FaceCrops(
+        grays,
+        np.concatenate(points),
+        config,
+        augment=True,
+        flippable=np.concatenate(flippable),
+        heads=np.concatenate(head_of),
+    )
+    val_set = FaceCrops(val_grays, np.concatenate(val_points), config, augment=False, heads=np.concatenate(val_heads))
     return train_set, val_set
 
 
@@ -326,11 +395,19 @@ def _schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
     return factor
 
 
+def _predict_batch(net: nn.Module, crops: torch.Tensor, heads: torch.Tensor, several: bool) -> torch.Tensor:
+    """(N, 68, 2) points of each crop from its own head (``several``: the network has more than one)."""
+    if not several:
+        return net(crops)
+    return cast(Callable[[torch.Tensor, torch.Tensor], torch.Tensor], net.forward_each)(crops, heads)
+
+
 @torch.no_grad()
-def predict_crops(net: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
-    """Run ``net`` over a loader of ``(crop, points)`` batches; returns (N, 68, 2) normalised points."""
+def predict_crops(net: nn.Module, loader: DataLoader, device: torch.device, several: bool = False) -> np.ndarray:
+    """Run ``net`` over a loader of ``(crop, points, head)`` batches; returns (N, 68, 2) normalised points,
+    each crop's from its own head when the network has ``several``."""
     net.eval()
-    outputs = [net(crops.to(device)).cpu() for crops, _ in loader]
+    outputs = [_predict_batch(net, crops.to(device), heads, several).float().cpu() for crops, _, heads in loader]
     return torch.cat(outputs).numpy()
 
 
@@ -371,7 +448,13 @@ def train(
     validate_config(config)
     own_config = getattr(net, "config", None)
     registered = isinstance(own_config, tuple(CONFIGS.values()))
-    model_config = cast(ModelConfig, own_config) if registered else config.model_config()
+    model_config = (
+        cast(ModelConfig, own_config) if registered else config.model_config(head_conventions(config, data_root))
+    )
+    heads = tuple(getattr(model_config, "heads", ()))
+    several = len(heads) > 1
+    if not several:
+        heads = (config.labels,)
     if model_config.input_size != config.input_size:
         raise ConfigError(f"the network takes {model_config.input_size} px crops, --input-size is {config.input_size}")
     started = time.perf_counter()
@@ -381,11 +464,13 @@ def train(
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    train_set, val_set = training_sets(config, data_root, progress)
+    train_set, val_set = training_sets(config, data_root, progress, heads)
     generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, drop_last=True, generator=generator)
+    train_loader = DataLoader(
+        _WithHeads(train_set), config.batch_size, shuffle=True, drop_last=True, generator=generator
+    )
     check_batches(len(train_loader), len(train_set), config.batch_size)
-    val_loader = DataLoader(val_set, 128)
+    val_loader = DataLoader(_WithHeads(val_set), 128)
 
     if net is None:
         net = build_model(model_config)
@@ -468,11 +553,11 @@ def train(
                     leave=False,
                     mininterval=PROGRESS_MININTERVAL_S,  # a notebook kernel gets one message a second, not one a batch
                 )
-                for crops, targets in bar:
+                for crops, targets, target_heads in bar:
                     crops = crops.to(device, memory_format=torch.channels_last)
                     targets = targets.to(device)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                        predicted = net(crops)
+                        predicted = _predict_batch(net, crops, target_heads, several)
                     loss = loss_fn(predicted.float(), targets)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -483,9 +568,9 @@ def train(
                     if on_step is not None:
                         on_step(epoch * len(train_loader) + len(losses))
                     interrupt.check()
-                normalized = predict_crops(net, val_loader, device)
-                predicted = geometry.crop_to_image(normalized, val_affines, config.input_size)
-                val_nme = float(metrics.nme(predicted, val_truth).mean())
+                normalized = predict_crops(net, val_loader, device, several)
+                val_points = geometry.crop_to_image(normalized, val_affines, config.input_size)
+                val_nme = float(metrics.nme(val_points, val_truth).mean())
                 record = EpochRecord(
                     epoch=epoch + 1,
                     train_loss=float(np.mean(losses)),

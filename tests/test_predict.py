@@ -103,7 +103,7 @@ class UprightOracle(KeypointModel):
         face[REGIONS["left_eye"]] = (0.3, -0.2)
         self.face = face
 
-    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
+    def predict_crops(self, crops: np.ndarray, head: int = 0) -> np.ndarray:
         self.passes += 1
         return np.repeat(self.face[None], len(crops), axis=0)
 
