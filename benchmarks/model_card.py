@@ -39,10 +39,13 @@ The shipped weights are learnt from two research data sets, as dlib's own 68-poi
 - **The Udacity facial keypoints set** (3462 training images): frames of the YouTube Faces data
   set (Wolf, Hassner and Maoz, CVPR 2011), whose terms apply to the images; Udacity's packaging is
   MIT-licensed. Its labels follow a slightly different convention from 300-W's (the nose, the
-  left brow and the jaw sit a few percent of the eye distance away); training maps them into the
-  300-W convention with the offsets in `fkp/label_conventions.json`, which
+  left brow and the jaw sit a few percent of the eye distance away on average, as
   `benchmarks/label_conventions.py` measures from two single-set models on each other's training
-  split.
+  split, and the difference changes from face to face). The network therefore has one heatmap
+  head per convention (`heads` in the config above): everything before the last 1 x 1
+  convolution is shared, the Udacity labels train the `udacity` head as they are, and 300-W's
+  train the default `300w` head. The YouTube figures below use the `udacity` head
+  (`predict(..., labels="udacity")`); everything else uses the default.
 - **300-W** (1964 training faces: LFPW and HELEN training sets and AFW; Sagonas et al., ICCV-W
   2013 and IMAVIS 2016): **research use only**; the annotations are provided "for research purposes
   ONLY (NO commercial products)" and the photographs belong to their owners.
@@ -54,7 +57,8 @@ held out for model selection. CSV checksums (sha256) of the data used:
 ```
 - **Command**: `{command}` (with `FKP_DATA_DIR` and `FKP_300W_DIR` pointing at the data).
 - **Time**: {minutes} min wall time for {epochs} epochs on {machine}; Python {python}, torch {torch}.{note}
-  Best validation NME (people and photos never seen in training) {val_nme:.2%} at epoch {best_epoch}.
+  Best validation NME (people and photos never seen in training; each set scored in its own labelling
+  convention) {val_nme:.2%} at epoch {best_epoch}.
 - **Full training config**:
 ```json
 {train_config}
