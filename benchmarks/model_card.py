@@ -20,8 +20,8 @@ it measured and the provenance stored in `default.safetensors`; do not edit by h
 - **Task**: the 68 facial keypoints (iBUG 300-W layout and labelling convention) of one face, given
   the photo and an axis-aligned face box: the box of the points, or a Haar or YuNet detector's box.
 - **Architecture**: `{architecture}`, a residual encoder to stride 16, a pyramid decoder back to
-  stride 4 and one heatmap per point read out with a soft-argmax; {params} parameters,
-  {size_mb:.2f} MB as float16 safetensors. Config: `{model_config}`.
+  stride 4 and one heatmap per point and labelling-convention head, read out with a soft-argmax;
+  {params} parameters, {size_mb:.2f} MB as float16 safetensors. Config: `{model_config}`.
 - **Input**: a {input_size} x {input_size} grayscale crop around the box (side = longer box side x
   {box_scale}), standardised per crop.
 - **Roll normalisation**: when the first pass finds the eye line tilted by more than 10 degrees,
