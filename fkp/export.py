@@ -37,16 +37,14 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
         metadata: strings to store in the graph's ``metadata_props`` (needs the onnx package).
     """
     example = torch.zeros(1, 1, model.input_size, model.input_size)
-    network: torch.nn.Module = model.net.eval()
     inputs: tuple[torch.Tensor, ...] = (example,)
     if len(model.conventions) > 1:  # several heads: a 0-d int64 input "head" picks one
-        # in eval mode: export puts the wrapper's mode back on the network afterwards
-        network, inputs = _HeadInput(network).eval(), (example, torch.tensor(0))
+        inputs = (example, torch.tensor(0))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            network,
+            model.net.eval(),
             inputs,
             buffer,  # type: ignore[arg-type]  # the stubs omit file objects, which export takes
             input_names=["crops", "head"][: len(inputs)],
@@ -63,17 +61,6 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
     return graph.SerializeToString()
-
-
-class _HeadInput(torch.nn.Module):
-    """A multi-head network whose head number is a graph input (a 0-d int64 tensor)."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, crops: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
-        return self.net(crops, head)
 
 
 def model_file_bytes(model: KeypointModel) -> bytes:
