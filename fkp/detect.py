@@ -20,8 +20,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
@@ -374,6 +375,7 @@ def detect_keypoints(
     image: np.ndarray | str | os.PathLike[str],
     detector: FaceDetector | DetectorName | None = None,
     model: KeypointPredictor | None = None,
+    labels: str | None = None,
 ) -> list[Face]:
     """Find every face in a photo and its 68 keypoints.
 
@@ -385,6 +387,8 @@ def detect_keypoints(
             Its roll angles, where known, go to ``model.predict``.
         model: predicts keypoints in each box; default the shipped model (``fkp.load_model()``),
             loaded on first use and cached.
+        labels: the labelling convention of the keypoints, one of the model's ``conventions``
+            (``"300w"``, ``"udacity"`` for the shipped model); ``None``: the model's default, 300-W's.
 
     Returns:
         One :class:`Face` per detected face, in the detector's order (left to right for fkp's);
@@ -393,6 +397,7 @@ def detect_keypoints(
     Raises:
         fkp.images.ImageReadError: ``image`` is a path that cannot be read.
         fkp.yunet.ModelFileError: ``detector="yunet"`` and YuNet's file is missing or corrupt.
+        ValueError: (one line) the model has no head for ``labels``.
     """
     rgb = as_rgb8(image)
     if detector is None or detector == "auto":
@@ -405,7 +410,9 @@ def detect_keypoints(
         return []
     model = default_model() if model is None else model
     angles = None if np.isnan(found.angles).all() else found.angles
-    keypoints = np.asarray(model.predict(rgb, boxes, angles=angles), dtype=np.float32)
+    predict = cast(Callable[..., np.ndarray], model.predict)
+    options = {} if labels is None else {"labels": labels}  # KeypointModel.predict takes it, not every predictor
+    keypoints = np.asarray(predict(rgb, boxes, angles=angles, **options), dtype=np.float32)
     if keypoints.shape != (len(boxes), NUM_KEYPOINTS, 2):
         raise ValueError(f"model.predict returned shape {keypoints.shape}, expected ({len(boxes)}, {NUM_KEYPOINTS}, 2)")
     return [

@@ -58,6 +58,27 @@ def test_one_image_with_json_and_output_file(tmp_path) -> None:
     assert all(len(point) == 2 for point in face["keypoints"]) and face["score"] > 0
 
 
+def test_labels_picks_the_head_of_a_labelling_convention_and_the_json_names_it(tmp_path, capfd, monkeypatch) -> None:
+    """The shipped model answers in 300-W's convention, or with --labels udacity in the course set's:
+    the points move by the annotators' differences (a few percent of the eye distance), not more."""
+    from fkp.predict import load_model
+
+    monkeypatch.setattr(fkp.detect, "default_model", load_model)  # the shipped model, not the stub
+    _save(tmp_path / "astronaut.jpg", samples.astronaut())
+    reports = {}
+    for labels in ("default", "udacity"):
+        extra = [] if labels == "default" else ["--labels", labels]
+        assert main(["detect", "astronaut.jpg", "--no-draw", "--json", f"{labels}.json", *extra]) == 0
+        reports[labels] = json.loads((tmp_path / f"{labels}.json").read_text())
+    assert (reports["default"]["labels"], reports["udacity"]["labels"]) == ("300w", "udacity")
+    default, udacity = (np.array(reports[k]["images"][0]["faces"][0]["keypoints"]) for k in ("default", "udacity"))
+    eye_distance = np.linalg.norm(default[36] - default[45])
+    moved = np.linalg.norm(default - udacity, axis=1) / eye_distance
+    assert 0.005 < moved.mean() < 0.06 and moved.max() < 0.15
+    assert main(["detect", "astronaut.jpg", "--no-draw", "--labels", "ibug"]) == 2
+    assert _stderr_lines(capfd)[-1].endswith("--labels ibug: the model has no head for it; it answers in 300w, udacity")
+
+
 def test_no_face_is_success_and_no_draw_writes_no_image(tmp_path, capsys) -> None:
     _save(tmp_path / "coffee.png", samples.coffee())
     assert main(["detect", "coffee.png", "--no-draw", "--json", "-"]) == 0

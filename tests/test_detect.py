@@ -211,3 +211,13 @@ def test_real_model_on_the_group_photo(real_model) -> None:
     assert len(faces) == 3
     for face in faces:
         assert face.keypoints[RIGHT_EYE_OUTER, 0] < face.keypoints[LEFT_EYE_OUTER, 0]
+
+
+def test_real_model_answers_in_the_labelling_convention_asked_for(real_model, haar: HaarFaceDetector) -> None:
+    photo = samples.astronaut()
+    default, udacity = (detect_keypoints(photo, haar, real_model, labels)[0] for labels in (None, "udacity"))
+    box = default.box[None]
+    np.testing.assert_allclose(udacity.keypoints, real_model.predict(photo, box, labels="udacity")[0], atol=1e-4)
+    assert not np.allclose(udacity.keypoints, default.keypoints, atol=0.5)
+    with pytest.raises(ValueError, match="no 'ibug' head"):
+        detect_keypoints(photo, haar, real_model, labels="ibug")

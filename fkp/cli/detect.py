@@ -65,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     detect.add_argument("--no-draw", action="store_true", help="write no annotated images")
     detect.add_argument(
+        "--labels",
+        metavar="NAME",
+        help="labelling convention of the keypoints, one of the model's: 300w (the shipped model's default) "
+        "or udacity (the course data set's, as notebook 1 shows its labels)",
+    )
+    detect.add_argument(
         "--overwrite",
         action="store_true",
         help="in a folder run, replace drawings that exist in the output folder (inputs are never replaced)",
@@ -147,10 +153,10 @@ def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) ->
         job.output = path
 
 
-def _json_report(report: _Report) -> str:
-    """``{"images": [...], "errors": [...]}`` with one line per image (points stay compact)."""
+def _json_report(report: _Report, labels: str | None) -> str:
+    """``{"labels": convention or null, "images": [...], "errors": [...]}`` with one line per image (points stay compact)."""
     images = ",\n".join(json.dumps(image) for image in report.images)
-    return f'{{"images": [\n{images}\n],\n"errors": {json.dumps(report.errors)}}}'
+    return f'{{"labels": {json.dumps(labels)},\n"images": [\n{images}\n],\n"errors": {json.dumps(report.errors)}}}'
 
 
 def _progress(jobs: list[_Job], show: bool) -> Iterator[_Job]:
@@ -183,6 +189,11 @@ def run_detect(args: argparse.Namespace) -> int:
     sample = sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
     detector = None  # built at the first readable image: no detector note for inputs that fail to read
     model = load_model_for(args) if jobs else None
+    conventions = tuple(getattr(model, "conventions", ())) if model is not None else ()
+    if args.labels is not None and args.labels not in conventions:
+        known = f"it answers in {', '.join(conventions)}" if conventions else "it does not name its convention"
+        raise UsageError(f"--labels {args.labels}: the model has no head for it; {known}")
+    labels = args.labels or (conventions[0] if conventions else None)
     to_stdout = args.json == "-"
     written: list[Path] = []
     start = time.perf_counter()
@@ -195,7 +206,7 @@ def run_detect(args: argparse.Namespace) -> int:
             continue
         if detector is None:
             detector = build_detector(args)
-        faces = detect_keypoints(image, detector=detector, model=model)
+        faces = detect_keypoints(image, detector=detector, model=model, labels=args.labels)
         report.faces += len(faces)
         report.images.append(
             {
@@ -215,7 +226,7 @@ def run_detect(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
 
     if args.json:
-        payload = _json_report(report)
+        payload = _json_report(report, labels)
         if to_stdout:
             print(payload)
         else:
