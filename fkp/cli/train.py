@@ -16,7 +16,6 @@ from fkp.outputs import check_folder
 
 _HELP_WITHOUT_COMMENT = {
     "batch_size": "images per optimiser step",
-    "weight_decay": "AdamW's decoupled weight decay",
     "seed": "seed of every random choice (fkp.utils.set_seed): the same seed, the same run",
     "out_dir": "folder for last.pt, best.safetensors, best.onnx, log.csv and summary.json",
 }
