@@ -75,7 +75,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     for spec in dataclasses.fields(TrainConfig):
         flag = "--" + spec.name.replace("_", "-")
         hint = hints[spec.name]
-        text = help_texts.get(spec.name) or _HELP_WITHOUT_COMMENT.get(spec.name, "")
+        # argparse %-formats help text (for %(default)s): a literal % in a comment must be doubled
+        text = (help_texts.get(spec.name) or _HELP_WITHOUT_COMMENT.get(spec.name, "")).replace("%", "%%")
         if spec.name == "data":
             parser.add_argument(
                 "--data",
