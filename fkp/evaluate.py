@@ -122,6 +122,7 @@ def evaluate(
     seconds = 0.0
     spoken = tuple(getattr(model, "conventions", ()))
     labels = dataset.convention if dataset.convention in spoken else None  # the model's head for this set
+    answer_in = {"labels": labels} if labels else {}  # only models with heads take it (stubs need not)
     for index in tqdm(
         range(len(dataset)),
         desc=f"evaluating {split} ({boxes} boxes)",
@@ -141,7 +142,6 @@ def evaluate(
             box = found.boxes[match]
             angles = None if np.isnan(found.angles[match]) else found.angles[match : match + 1]
         start = time.perf_counter()
-        answer_in = {"labels": labels} if labels else {}
         predicted.append(model.predict(image, box[None], angles=angles, **answer_in)[0])
         seconds += time.perf_counter() - start
         truth.append(points)
