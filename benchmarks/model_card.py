@@ -50,15 +50,13 @@ The shipped weights are learnt from two research data sets, as dlib's own 68-poi
   2013 and IMAVIS 2016): **research use only**; the annotations are provided "for research purposes
   ONLY (NO commercial products)" and the photographs belong to their owners.
 
-The people of a 10% person-disjoint (for 300-W, photo-disjoint) validation part of each set are
-held out for model selection. CSV checksums (sha256) of the data used:
+{held_out} CSV checksums (sha256) of the data used:
 ```
 {data_sha}
 ```
 - **Command**: `{command}` (with `FKP_DATA_DIR` and `FKP_300W_DIR` pointing at the data).
 - **Time**: {minutes} min wall time for {epochs} epochs on {machine}; Python {python}, torch {torch}.{note}
-  Best validation NME (people and photos never seen in training; each set scored in its own labelling
-  convention) {val_nme:.2%} at epoch {best_epoch}.
+  {selection}
 - **Full training config**:
 ```json
 {train_config}
@@ -84,6 +82,29 @@ the CED up to 8%; one thread, measured on {bench_machine}:
 """
 
 
+def _held_out(val_fraction: float) -> str:
+    """The sentence on what training held out, for a run's ``val_fraction``."""
+    if val_fraction <= 0:
+        return "Every training face of both sets trains the model; none is held out."
+    return (
+        f"The people of a {val_fraction:.0%} person-disjoint (for 300-W, photo-disjoint) validation part of "
+        "each set are held out for model selection."
+    )
+
+
+def _selection(info: dict[str, Any]) -> str:
+    """The sentence on which epoch's weights ship: the best validated one, or the last one."""
+    if "val_nme" not in info:
+        return (
+            f"No validation part: the weights are those of the last epoch ({info.get('epoch', '?')}), the "
+            "run's length having been chosen on validation parts before."
+        )
+    return (
+        "Best validation NME (people and photos never seen in training; each set scored in its own labelling "
+        f"convention) {info['val_nme']:.2%} at epoch {info.get('epoch', '?')}."
+    )
+
+
 def write_card(path: str | Path, model: Any, figures: str) -> None:
     """Render the card for ``model`` (the shipped model) with a benchmark's ``figures`` text."""
     import platform
@@ -102,8 +123,8 @@ def write_card(path: str | Path, model: Any, figures: str) -> None:
         train_config=json.dumps(config, indent=2, sort_keys=True),
         minutes=info.get("train_minutes", "?"),
         epochs=info.get("epochs_run", "?"),
-        best_epoch=info.get("epoch", "?"),
-        val_nme=info.get("val_nme", float("nan")),
+        held_out=_held_out(config.get("val_fraction", 0.1)),
+        selection=_selection(info),
         machine=info.get("machine", "?"),
         note=f"\n  {info['train_note']}" if info.get("train_note") else "",
         torch=info.get("torch", "?"),

@@ -128,8 +128,9 @@ def main() -> None:
     model.save(target, half=True, onnx=False)
     write_onnx(target, config.data, args.float)
     print(
-        f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), best epoch {provenance.get('epoch')}, "
-        f"validation NME {provenance.get('val_nme', float('nan')):.2%}, {provenance['train_minutes']} min of training"
+        f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), epoch {provenance.get('epoch')}, "
+        f"validation NME {provenance.get('val_nme', float('nan')):.2%} (nan: none), "
+        f"{provenance['train_minutes']} min of training"
     )
 
 

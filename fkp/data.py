@@ -243,12 +243,15 @@ def person_disjoint_split(
 
     Args:
         names: image file names; the person is the name before the trailing frame number.
-        val_fraction: the share of *persons* put in the validation part.
+        val_fraction: the share of *persons* put in the validation part (at least one person);
+            0 puts everyone in the train part.
         seed: seeds the choice of validation persons.
 
     Returns:
         Sorted train indices and sorted validation indices.
     """
+    if val_fraction <= 0:
+        return np.arange(len(names)), np.arange(0)
     persons = np.array([person_of(name) for name in names])
     unique = np.unique(persons)
     rng = np.random.default_rng(seed)

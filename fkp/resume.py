@@ -75,8 +75,8 @@ def validate_config(config: TrainConfig) -> None:
 
     if config.architecture not in MODELS:
         raise ConfigError(f"--architecture {config.architecture!r} is not one of {sorted(MODELS)}")
-    if not 0.0 < config.val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be between 0 and 1, got {config.val_fraction}")
+    if not 0.0 <= config.val_fraction < 1.0:
+        raise ConfigError(f"--val-fraction must be at least 0 and below 1, got {config.val_fraction}")
     if not config.lr > 0:
         raise ConfigError(f"--lr must be above 0, got {config.lr}")
     if config.device != "auto":

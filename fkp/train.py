@@ -7,6 +7,8 @@ stops improving, and writes an atomic checkpoint (``last.pt``) every epoch with 
 metrics. Ctrl-C stops between two steps and saves the checkpoint; ``resume=True`` continues from
 it exactly (same batches, random state and schedule as an uninterrupted run; see :mod:`fkp.resume`).
 A CSV log holds the losses and validation NME per epoch, and ``best.safetensors`` the best weights.
+With ``val_fraction=0`` every training face trains, nothing is validated, and ``best.safetensors``
+holds the last epoch's weights (a fixed-length recipe, once validation has chosen its length).
 
 Taught in ``2_Define_Train_Network.ipynb``.
 """
@@ -82,7 +84,7 @@ class TrainConfig:
     wing_width: float = 4.0  # wing loss w, in crop pixels: errors below it get the log regime
     wing_curvature: float = 1.0  # wing loss epsilon, in crop pixels
     patience: int = 15  # epochs without a better validation NME before stopping; 0 disables
-    val_fraction: float = 0.1  # share of training *people* (photos, for 300-W) held out for validation
+    val_fraction: float = 0.1  # share of training *people* (photos, for 300-W) held out for validation; 0: none
     box_scale: float = DEFAULT_BOX_SCALE  # crop side = box's longer side x this
     box_shift: float = 0.05  # random shift of a tight box's centre, fraction of the box side
     box_zoom: float = 0.1  # random zoom of a tight box's side, exp(uniform(-z, z))
@@ -422,7 +424,8 @@ def train(
     """Train a model as ``config`` says; outputs go to ``config.out_dir``.
 
     Writes ``last.pt`` (full checkpoint, every epoch), ``best.safetensors`` (the weights of the
-    best validation epoch, loadable with :func:`fkp.load_model`) and ``log.csv``.
+    best validation epoch, or of the last epoch when ``val_fraction`` is 0; loadable with
+    :func:`fkp.load_model`) and ``log.csv`` (validation NME ``nan`` when nothing is validated).
 
     Args:
         config: the run's settings.
@@ -471,6 +474,7 @@ def train(
     )
     check_batches(len(train_loader), len(train_set), config.batch_size)
     val_loader = DataLoader(_WithHeads(val_set), 128)
+    validating = len(val_set) > 0
 
     if net is None:
         net = build_model(model_config)
@@ -526,7 +530,7 @@ def train(
         )
 
     val_truth = val_set.keypoints
-    val_affines = np.stack([geometry.box_affine(box, config.input_size, config.box_scale) for box in val_set.boxes])
+    val_affines = np.array([geometry.box_affine(box, config.input_size, config.box_scale) for box in val_set.boxes])
     epoch, losses = start_epoch, epoch_losses
     with DeferredInterrupt() as interrupt:
         try:
@@ -568,9 +572,11 @@ def train(
                     if on_step is not None:
                         on_step(epoch * len(train_loader) + len(losses))
                     interrupt.check()
-                normalized = predict_crops(net, val_loader, device, several)
-                val_points = geometry.crop_to_image(normalized, val_affines, config.input_size)
-                val_nme = float(metrics.nme(val_points, val_truth).mean())
+                val_nme = math.nan  # no validation part: the last epoch's weights are the run's
+                if validating:
+                    normalized = predict_crops(net, val_loader, device, several)
+                    val_points = geometry.crop_to_image(normalized, val_affines, config.input_size)
+                    val_nme = float(metrics.nme(val_points, val_truth).mean())
                 record = EpochRecord(
                     epoch=epoch + 1,
                     train_loss=float(np.mean(losses)),
@@ -579,23 +585,25 @@ def train(
                     seconds=time.perf_counter() - epoch_start,
                 )
                 result.history.append(record)
-                if val_nme < result.best_val_nme:
-                    result.best_val_nme, result.best_epoch = val_nme, epoch + 1
-                    KeypointModel(net, model_config, config.box_scale).save(
-                        out_dir / "best.safetensors",
-                        extra={"val_nme": val_nme, "epoch": epoch + 1, "labels": config.labels},
-                    )
+                if not validating or val_nme < result.best_val_nme:
+                    result.best_epoch = epoch + 1
+                    extra: dict[str, Any] = {"epoch": epoch + 1, "labels": config.labels}
+                    if validating:
+                        result.best_val_nme = extra["val_nme"] = val_nme
+                    KeypointModel(net, model_config, config.box_scale).save(out_dir / "best.safetensors", extra=extra)
                 losses = []
                 save(epoch)
                 _write_log(out_dir / "log.csv", result.history)
                 if on_epoch is not None:
                     on_epoch(record)
                 if progress:
-                    tqdm.write(
-                        f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val NME {val_nme:.2%}"
-                        f"  best {result.best_val_nme:.2%} (epoch {result.best_epoch})  {record.seconds:.0f} s"
+                    scores = (
+                        f"  val NME {val_nme:.2%}  best {result.best_val_nme:.2%} (epoch {result.best_epoch})"
+                        if validating
+                        else ""
                     )
-                if config.patience and record.epoch - result.best_epoch >= config.patience:
+                    tqdm.write(f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}{scores}  {record.seconds:.0f} s")
+                if validating and config.patience and record.epoch - result.best_epoch >= config.patience:
                     break
                 interrupt.check()
         except KeyboardInterrupt:

@@ -92,6 +92,8 @@ def test_person_disjoint_split_on_made_up_names() -> None:
     assert len({person_of(names[i]) for i in val}) == 5
     again, _ = person_disjoint_split(names, val_fraction=0.25, seed=3)
     assert np.array_equal(train, again)
+    everyone, nobody = person_disjoint_split(names, val_fraction=0.0)
+    assert everyone.tolist() == list(range(len(names))) and nobody.size == 0
 
 
 def test_person_of() -> None:

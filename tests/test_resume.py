@@ -125,6 +125,7 @@ def _damage_csv(root):
 CLI_FAILURES = [
     (lambda root, run: None, ["--batch-size", "100", "--limit", "64"], 2, "--batch-size 100 is larger than --limit 64"),
     (lambda root, run: None, ["--batch-size", "30"], 2, "--batch-size 30 is larger than the 24 training images"),
+    (lambda root, run: None, ["--val-fraction", "1"], 2, "--val-fraction must be at least 0 and below 1, got 1.0"),
     (lambda root, run: _damage_csv(root), ["--epochs", "1"], 1, "cannot read the data"),
     (lambda root, run: (root / "training" / "Person_3_1.jpg").unlink(), ["--epochs", "1"], 1, "Person_3_1.jpg"),
     (lambda root, run: (run.mkdir(), (run / "last.pt").write_bytes(b"PK\x03\x04 truncated")), ["--resume"], 1,
@@ -132,7 +133,7 @@ CLI_FAILURES = [
 ]
 
 
-@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch-limit", "batch-data", "csv", "image", "checkpoint"])
+@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch-limit", "batch-data", "val-fraction", "csv", "image", "checkpoint"])
 def test_fkp_train_failures_are_one_line(tiny_data_dir, tmp_path, capfd, damage, extra, code, words):
     from fkp.cli import main
 
@@ -161,3 +162,10 @@ def test_fkp_train_ctrl_c_exits_130_and_resumes(tiny_data_dir, tmp_path, monkeyp
     assert "no epoch finished" in capsys.readouterr().out
     assert main(_cli(tiny_data_dir, run, "--epochs", "1", "--resume")) == 0
     assert (run / "best.safetensors").exists()
+
+
+def test_fkp_train_without_a_validation_part_says_which_epoch_it_kept(tiny_data_dir, tmp_path, capsys):
+    from fkp.cli import main
+
+    assert main(_cli(tiny_data_dir, tmp_path / "run", "--epochs", "2", "--val-fraction", "0")) == 0
+    assert "done: no validation part, weights of epoch 2," in capsys.readouterr().out

@@ -6,7 +6,7 @@ import torch
 
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
 from fkp.predict import load_model
-from fkp.train import FaceCrops, TrainConfig, train, wing_loss
+from fkp.train import FaceCrops, TrainConfig, train, training_sets, wing_loss
 
 TINY = dict(input_size=32, epochs=2, batch_size=8, limit=24, threads=1, patience=0, warmup_epochs=0.5)
 
@@ -59,6 +59,24 @@ def test_training_writes_checkpoint_log_and_weights_and_resumes(data_dir, tmp_pa
     longer = TrainConfig(**{**TINY, "epochs": 3}, out_dir=str(tmp_path / "run"), resume=True)
     resumed = train(longer, data_dir, progress=False)
     assert [r.epoch for r in resumed.history] == [1, 2, 3]
+
+
+def test_without_a_validation_part_every_face_trains_and_the_last_epoch_ships(data_dir, tmp_path, capsys):
+    config = TrainConfig(**{**TINY, "epochs": 3, "patience": 1}, val_fraction=0.0, out_dir=str(tmp_path / "run"))
+    train_set, val_set = training_sets(config, data_dir, progress=False)
+    assert len(train_set) == config.limit and len(val_set) == 0
+    result = train(config, data_dir, progress=True)
+    assert [r.epoch for r in result.history] == [1, 2, 3]  # patience needs a validation NME to act on
+    assert all(np.isnan(r.val_nme) for r in result.history) and result.best_epoch == 3
+    printed = capsys.readouterr()
+    assert "epoch   3  loss" in printed.out + printed.err and "val NME" not in printed.out + printed.err
+    shipped = load_model(tmp_path / "run" / "best.safetensors")
+    last = load_model(tmp_path / "run" / "last.pt")
+    assert shipped.metadata["epoch"] == 3 and "val_nme" not in shipped.metadata
+    for name, weights in last.net.state_dict().items():
+        assert torch.equal(shipped.net.state_dict()[name].float(), weights.float()), name
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"best_val_nme": null' in summary and '"best_epoch": 3' in summary
 
 
 def test_ctrl_c_saves_a_checkpoint_to_resume_from(data_dir, tmp_path):

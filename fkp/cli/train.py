@@ -7,6 +7,7 @@ import ast
 import dataclasses
 import inspect
 import io
+import math
 import textwrap
 import tokenize
 import typing
@@ -123,8 +124,10 @@ def _train(args: argparse.Namespace) -> int:
     if result.best_epoch < 1:
         print(f"{state}: no epoch finished, no weights written; checkpoint in {result.out_dir / 'last.pt'}")
     else:
-        print(
-            f"{state}: best validation NME {result.best_val_nme:.2%} at epoch {result.best_epoch}, "
-            f"{result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}"
+        chosen = (
+            f"best validation NME {result.best_val_nme:.2%} at epoch {result.best_epoch}"
+            if math.isfinite(result.best_val_nme)
+            else f"no validation part, weights of epoch {result.best_epoch}"
         )
+        print(f"{state}: {chosen}, {result.seconds / 60:.1f} min; weights in {result.out_dir / 'best.safetensors'}")
     return 130 if result.interrupted else 0
