@@ -95,10 +95,7 @@ def _held_out(val_fraction: float) -> str:
 def _selection(info: dict[str, Any]) -> str:
     """The sentence on which epoch's weights ship: the best validated one, or the last one."""
     if "val_nme" not in info:
-        return (
-            f"No validation part: the weights are those of the last epoch ({info.get('epoch', '?')}), the "
-            "run's length having been chosen on validation parts before."
-        )
+        return f"No validation part: the weights are those of the last epoch ({info.get('epoch', '?')})."
     return (
         "Best validation NME (people and photos never seen in training; each set scored in its own labelling "
         f"convention) {info['val_nme']:.2%} at epoch {info.get('epoch', '?')}."
