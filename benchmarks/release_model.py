@@ -129,8 +129,8 @@ def main() -> None:
     write_onnx(target, config.data, args.float)
     print(
         f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), epoch {provenance.get('epoch')}, "
-        f"validation NME {provenance.get('val_nme', float('nan')):.2%} (nan: none), "
-        f"{provenance['train_minutes']} min of training"
+        + (f"validation NME {provenance['val_nme']:.2%}, " if "val_nme" in provenance else "no validation part, ")
+        + f"{provenance['train_minutes']} min of training"
     )
 
 
