@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fkp.predict import default_weights_path
+from fkp.predict import AVERAGE_TILT, ROLL_THRESHOLD, default_weights_path
 
 CARD = """# Model card: fkp default keypoint model
 
@@ -24,9 +24,11 @@ it measured and the provenance stored in `default.safetensors`; do not edit by h
   {params} parameters, {size_mb:.2f} MB as float16 safetensors. Config: `{model_config}`.
 - **Input**: a {input_size} x {input_size} grayscale crop around the box (side = longer box side x
   {box_scale}), standardised per crop.
-- **Roll normalisation**: when the first pass finds the eye line tilted by more than 10 degrees,
+- **Roll normalisation**: when the first pass finds the eye line tilted by more than {roll_threshold:g} degrees,
   a second pass runs on a crop turned upright around the points found (`fkp.predict`), so the
-  model does not care how the head is rolled; a detector that knows the roll can pass it.
+  model does not care how the head is rolled; a detector that knows the roll can pass it. Up to
+  {average_tilt:g} degrees the two passes' points are averaged, beyond it the second replaces the first
+  (chosen on the validation faces: `benchmarks/second_pass.py`).
 - **Inference**: `fkp.load_model()` runs `default.onnx` with onnxruntime: the same network with its
   convolutions and the activations between them in int8 (`fkp.quantize`, calibrated on 512
   training crops; the heatmap head and the soft-argmax stay float32), more than twice as fast on
@@ -116,6 +118,8 @@ def write_card(path: str | Path, model: Any, figures: str) -> None:
         params=f"{info['parameters']:,}" if "parameters" in info else "?",
         input_size=model.input_size,
         box_scale=model.box_scale,
+        roll_threshold=ROLL_THRESHOLD,
+        average_tilt=AVERAGE_TILT,
         command=info.get("train_command", "?"),
         train_config=json.dumps(config, indent=2, sort_keys=True),
         minutes=info.get("train_minutes", "?"),
@@ -123,7 +127,12 @@ def write_card(path: str | Path, model: Any, figures: str) -> None:
         held_out=_held_out(config.get("val_fraction", 0.1)),
         selection=_selection(info),
         machine=info.get("machine", "?"),
-        note=f"\n  {info['train_note']}" if info.get("train_note") else "",
+        note=(
+            f"\n  {info['train_note']} (The note's figures were measured when this model was released; the"
+            "\n  benchmark below is today's.)"
+            if info.get("train_note")
+            else ""
+        ),
         torch=info.get("torch", "?"),
         python=info.get("python", "?"),
         data_sha=json.dumps(info.get("data_sha256", {}), indent=2),

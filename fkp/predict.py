@@ -12,7 +12,9 @@ are mapped back to the image.
 Roll normalisation: the model does not care how the head is rolled. A first pass finds the
 points; when their eye line is tilted by more than :data:`ROLL_THRESHOLD` degrees from the crop's
 axes, a second pass runs on a crop turned so that the face is upright and framed by the points
-found (:func:`fkp.geometry.upright_affine`), and its points are mapped back. A detector that knows
+found (:func:`fkp.geometry.upright_affine`), and its points are mapped back. Up to
+:data:`AVERAGE_TILT` degrees both crops show the face at a tilt the network was trained on, so the
+two answers are averaged; beyond it the upright one replaces the first. A detector that knows
 each face's roll (YuNet's eye points) can pass it as ``angles``, so the first pass is already
 upright.
 
@@ -54,10 +56,17 @@ BOX_SCALE_RANGE = (1.0, 4.0)
 """Crop side / box side that a stored model may ask for."""
 DEFAULT_REFINE = 0
 """Extra passes for every face: each crops again, upright, around the points found by the pass
-before (:func:`fkp.geometry.upright_affine`), whatever the roll. Off by default: faces whose
-first pass finds them upright within :data:`ROLL_THRESHOLD` keep it."""
+before (:func:`fkp.geometry.upright_affine`), whatever the roll, and is averaged with it or
+replaces it as :data:`AVERAGE_TILT` says. Off by default: faces whose first pass finds them
+upright within :data:`ROLL_THRESHOLD` keep it, at one pass's cost."""
 ROLL_THRESHOLD = 10.0
 """Degrees of roll, in the first pass's crop, above which a face gets an upright second pass."""
+AVERAGE_TILT = 25.0
+"""Degrees of roll, in the crop of the pass before, up to which that pass's points are averaged with
+the upright pass's instead of replaced by them. Training tilts its everyday crops by a normal angle
+of standard deviation 10 degrees (:class:`fkp.train.TrainConfig`), so up to about 2.5 of them both
+crops are views the network knows, and two views of one face err differently. Chosen on the
+validation faces of the shipped run (``benchmarks/second_pass.py`` prints the choice)."""
 Backend = Literal["torch", "onnx"]
 
 
@@ -245,7 +254,9 @@ class KeypointModel:
             affines = np.stack(
                 [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
             )
-            points[again] = self._run(image, affines, head)
+            upright = self._run(image, affines, head)
+            near = (tilt[again] <= AVERAGE_TILT)[:, None, None]  # the pass before saw a familiar tilt
+            points[again] = np.where(near, (points[again] + upright) / 2, upright)
             first = roll
         return points
 

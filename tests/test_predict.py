@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from fkp import geometry
+from fkp import predict as predict_module
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
 from fkp.models import KeypointNetConfig, build_model
 from fkp.predict import KeypointModel, WeightsError, load_model
@@ -123,6 +124,45 @@ def test_a_known_angle_turns_the_first_crop_and_an_upright_face_needs_one_pass()
         model.predict(image, box, angles=np.array([1.0, 2.0]))
 
 
+class TiltedThenUpright(UprightOracle):
+    """Its first pass sees the face rolled by ``tilt`` degrees; its upright pass sees it upright,
+    a little to the right of where the first put it, so the two answers differ."""
+
+    def __init__(self, tilt: float) -> None:
+        super().__init__()
+        theta = np.radians(tilt)
+        turn = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]], np.float32)
+        self.tilted = self.face @ turn.T  # y points down: a positive tilt turns the face clockwise
+
+    def predict(self, *args, **kwargs):
+        self.passes = 0
+        return super().predict(*args, **kwargs)
+
+    def predict_crops(self, crops: np.ndarray, head: int = 0) -> np.ndarray:
+        self.passes += 1
+        face = self.tilted if self.passes == 1 else self.face + np.float32(0.1)
+        return np.repeat(face[None], len(crops), axis=0)
+
+
+@pytest.mark.parametrize("tilt, averaged", [(15.0, True), (-24.0, True), (40.0, False), (-120.0, False)])
+def test_the_upright_pass_is_averaged_with_a_first_pass_at_a_familiar_tilt_and_replaces_it_beyond(
+    tilt, averaged, monkeypatch
+):
+    image = np.zeros((120, 120, 3), np.uint8)
+    box = np.array([[40, 40, 40, 40]])
+    model = TiltedThenUpright(tilt)
+    answer = model.predict(image, box)
+    assert model.passes == 2
+    assert geometry.keypoints_roll(answer)[0] == pytest.approx(tilt, abs=0.5)
+    monkeypatch.setattr(predict_module, "ROLL_THRESHOLD", np.inf)  # the first pass alone
+    first = model.predict(image, box)
+    monkeypatch.setattr(predict_module, "ROLL_THRESHOLD", 10.0)
+    monkeypatch.setattr(predict_module, "AVERAGE_TILT", -np.inf)  # the upright pass alone
+    upright = model.predict(image, box)
+    assert np.abs(first - upright).max() > 2.0  # pixels: the two passes disagree
+    np.testing.assert_allclose(answer, (first + upright) / 2 if averaged else upright, atol=1e-3)
+
+
 def test_save_writes_the_onnx_model_beside_the_weights_and_loading_runs_it(tiny_model, tmp_path):
     path = tmp_path / "best.safetensors"
     tiny_model.save(path, half=True)
@@ -169,13 +209,19 @@ def _with_metadata(tmp_path, tiny_model, **changes: str):
         ({"format_version": "2"}, "format version 2, but this fkp reads version 1"),
         ({"model_config": "{not json"}, "bad fkp metadata"),
         ({"model_config": '{"architecture": "resnet"}'}, "unknown architecture 'resnet'"),
-        ({"model_config": '{"architecture": "keypointnet", "depth": 3}'}, r"unknown keypointnet config keys \['depth'\]"),
+        (
+            {"model_config": '{"architecture": "keypointnet", "depth": 3}'},
+            r"unknown keypointnet config keys \['depth'\]",
+        ),
         ({"model_config": '{"architecture": "keypointnet", "input_size": 100000}'}, "input_size must be an integer"),
         ({"model_config": '{"architecture": "keypointnet", "channels": [4, 4, 8, 8, -1]}'}, "sizes must be integers"),
         ({"box_scale": "nan"}, "box_scale nan is outside"),
         ({"box_scale": "wide"}, "bad fkp metadata"),
         ({"info": "[1, 2]"}, "info is not a JSON object"),
-        ({"model_config": '{"architecture": "keypointnet", "input_size": 32}'}, "weights do not fit a keypointnet model"),
+        (
+            {"model_config": '{"architecture": "keypointnet", "input_size": 32}'},
+            "weights do not fit a keypointnet model",
+        ),
     ],
 )
 def test_bad_weights_metadata_is_one_line(tiny_model, tmp_path, changes, message):
