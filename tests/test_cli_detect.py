@@ -79,6 +79,36 @@ def test_labels_picks_the_head_of_a_labelling_convention_and_the_json_names_it(t
     assert _stderr_lines(capfd)[-1].endswith("--labels ibug: the model has no head for it; it answers in 300w, udacity")
 
 
+def test_passes_2_gives_every_face_an_upright_pass_without_changing_the_shared_model(tmp_path, monkeypatch) -> None:
+    """Grace Hopper holds her head nearly upright: one pass by default, two with --passes 2, whose
+    points move a little (a crop framed by the points found), not a lot."""
+    from fkp.predict import KeypointModel, load_model
+
+    shared = load_model()
+    monkeypatch.setattr(fkp.detect, "default_model", lambda: shared)
+    crops_seen: list[int] = []
+    network = KeypointModel.predict_crops
+
+    def counting(self, crops, head=0):
+        crops_seen.append(len(crops))
+        return network(self, crops, head)
+
+    monkeypatch.setattr(KeypointModel, "predict_crops", counting)
+    _save(tmp_path / "hopper.jpg", samples.grace_hopper())
+    faces = {}
+    for passes in (1, 2):
+        crops_seen.clear()
+        argv = ["detect", "hopper.jpg", "--no-draw", "--json", f"{passes}.json", "--passes", str(passes)]
+        assert main(argv) == 0
+        (face,) = json.loads((tmp_path / f"{passes}.json").read_text())["images"][0]["faces"]
+        faces[passes] = np.array(face["keypoints"])
+        assert crops_seen == [1] * passes
+    assert shared.refine == 0
+    eye_distance = np.linalg.norm(faces[1][36] - faces[1][45])
+    moved = np.linalg.norm(faces[2] - faces[1], axis=1) / eye_distance
+    assert 0.002 < moved.mean() < 0.05
+
+
 def test_no_face_is_success_and_no_draw_writes_no_image(tmp_path, capsys) -> None:
     _save(tmp_path / "coffee.png", samples.coffee())
     assert main(["detect", "coffee.png", "--no-draw", "--json", "-"]) == 0
@@ -146,6 +176,7 @@ def test_several_files_with_the_same_name_get_distinct_outputs(tmp_path) -> None
         ["detect", "--min-size", "0"],
         ["detect", "--scale-factor", "1"],
         ["detect", "--bogus"],
+        ["detect", "--passes", "3"],
         ["video"],
         ["video", "--smoothing", "-1", "x.mp4"],
         ["video", "x.mp4", "--camera", "0"],

@@ -5,6 +5,7 @@ both make. Each sub-command lives in its own module of :mod:`fkp.cli` and import
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,9 +87,22 @@ def scale_factor_arg(text: str) -> float:
     return value
 
 
+PASSES_HELP = (
+    "keypoint passes per face: 1 (default) runs a second, upright pass only on faces the first finds "
+    "rolled by more than 10 degrees; 2 gives every face one, on a crop framed by the points found: "
+    "lower error on detector boxes, at twice the keypoint time"
+)
+
+
+def add_passes_option(parser: argparse.ArgumentParser) -> None:
+    """``--passes {1,2}``: the model's extra upright passes for every face (:attr:`fkp.predict.KeypointModel.refine`)."""
+    parser.add_argument("--passes", type=int, choices=(1, 2), default=1, help=PASSES_HELP)
+
+
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """Model and detector options shared by ``fkp detect``, ``fkp video`` (and ``fkp filter``)."""
     parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
+    add_passes_option(parser)
     parser.add_argument(
         "--detector",
         choices=("auto", "yunet", "haar"),
@@ -166,12 +180,16 @@ def build_detector(args: argparse.Namespace) -> Any:
 
 
 def load_model_for(args: argparse.Namespace) -> Any:
-    """Load ``--model PATH`` or the shipped model; a missing or broken model is a one-line error."""
+    """Load ``--model PATH`` or the shipped model, with ``--passes``; a missing or broken model is a one-line error."""
     from fkp.detect import default_model
-    from fkp.predict import WeightsError, load_model
+    from fkp.predict import KeypointModel, WeightsError, load_model
 
     try:
-        return default_model() if args.model is None else load_model(args.model)
+        model = default_model() if args.model is None else load_model(args.model)
+        if isinstance(model, KeypointModel) and args.passes > 1:
+            model = copy.copy(model)  # the shipped model is shared: leave its passes alone
+            model.refine = args.passes - 1
+        return model
     except WeightsError as error:  # its one line names the file
         raise CommandError(str(error)) from None
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fkp.cli.common import CommandError, UsageError
+from fkp.cli.common import CommandError, UsageError, add_passes_option
 from fkp.outputs import check_output
 from fkp.utils import atomic_write_bytes
 
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)"
     )
+    add_passes_option(parser)
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
     parser.set_defaults(handler=_evaluate)
 
@@ -57,11 +58,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     cv2.setNumThreads(args.threads)
     try:
         model = load_model(args.model, backend=args.backend, threads=args.threads)
+        model.refine = args.passes - 1
         result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
     except (WeightsError, DataNotFoundError, ModelFileError) as error:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
-    report = {"model": args.model or "default", "backend": model.backend, **result.as_dict()}
+    report = {"model": args.model or "default", "backend": model.backend, "passes": args.passes, **result.as_dict()}
     atomic_write_bytes(args.json_path, (json.dumps(report, indent=2) + "\n").encode())
     print(f"report written to {args.json_path}")
     return 0
