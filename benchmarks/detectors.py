@@ -25,8 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fkp.boxes import box_overlap
 from fkp.data import read_image, read_keypoints_csv
-from fkp.detect import HaarFaceDetector, box_overlap
+from fkp.detect import HaarFaceDetector
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.utils import resolve_data_dir

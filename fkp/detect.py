@@ -27,8 +27,9 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 import cv2
 import numpy as np
 
+from fkp.boxes import merge_overlapping
 from fkp.calibration import HAAR, BoxStyle
-from fkp.images import load_image, to_rgb8
+from fkp.images import as_rgb8, to_gray8
 from fkp.landmarks import NUM_KEYPOINTS
 
 HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
@@ -141,60 +142,6 @@ class Face:
         }
 
 
-def box_overlap(boxes_a: np.ndarray, boxes_b: np.ndarray, over: str = "union") -> np.ndarray:
-    """Pairwise overlap of two sets of boxes.
-
-    Args:
-        boxes_a: (N, 4) x, y, w, h.
-        boxes_b: (M, 4) x, y, w, h.
-        over: ``"union"`` for intersection over union (IoU), ``"min"`` for intersection over the
-            smaller box's area (1.0 when one box lies inside the other).
-
-    Returns:
-        (N, M) float array in [0, 1].
-    """
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    ax0, ay0, ax1, ay1 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
-    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    inter = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None) * np.clip(
-        np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None
-    )
-    area_a, area_b = a[:, 2:3] * a[:, 3:4], b[:, 2] * b[:, 3]
-    if over == "union":
-        denominator = area_a + area_b - inter
-    elif over == "min":
-        denominator = np.minimum(area_a, area_b)
-    else:
-        raise ValueError(f"over must be 'union' or 'min', got {over!r}")
-    return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
-
-
-def merge_overlapping(boxes: np.ndarray, scores: np.ndarray | None = None, overlap: float = 0.5) -> np.ndarray:
-    """Non-maximum suppression for face boxes: of boxes that overlap, keep the best one.
-
-    Two boxes overlap when their intersection covers at least ``overlap`` of the smaller box, so a
-    small box nested inside a face's box is merged into it, as are near-duplicates.
-
-    Args:
-        boxes: (N, 4) x, y, w, h.
-        scores: (N,) higher is better; None ranks by box area.
-        overlap: fraction of the smaller box, in (0, 1].
-
-    Returns:
-        (K,) int indices of the kept boxes, best first.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    rank = boxes[:, 2] * boxes[:, 3] if scores is None else np.asarray(scores, dtype=np.float64)
-    order = np.lexsort((-boxes[:, 2] * boxes[:, 3], -rank))  # best score first, larger box on ties
-    overlaps = box_overlap(boxes, boxes, over="min")
-    kept: list[int] = []
-    for index in order:
-        if all(overlaps[index, k] < overlap for k in kept):
-            kept.append(int(index))
-    return np.array(kept, dtype=np.int64)
-
-
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade (Viola-Jones) as a :class:`FaceDetector`.
 
@@ -258,7 +205,7 @@ class HaarFaceDetector:
             boxes (N, 4) float32 x, y, w, h in pixels of ``image``, sorted left to right, and
             scores (N,) float32: the number of raw detections merged into each box.
         """
-        gray = _gray(image)
+        gray = to_gray8(image)
         height, width = gray.shape
         scale = 1.0
         if self.max_side is not None and max(height, width) > self.max_side:
@@ -334,26 +281,6 @@ def make_detector(
     except ModelFileError as error:
         notify(f"using the Haar face detector: {error}")
         return HaarFaceDetector(**haar_options)
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 grey of an image of any layout (RGB taken as RGB)."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8 and image.ndim == 2:
-        return image
-    if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
-        image = to_rgb8(image)
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
-def as_rgb8(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
-    """An image path or array of any common layout as (H, W, 3) uint8 RGB (no copy when it already is)."""
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(image)
-    image = np.asarray(image)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image)
-    return to_rgb8(image)
 
 
 @functools.lru_cache(maxsize=1)

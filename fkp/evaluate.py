@@ -16,8 +16,9 @@ from typing import Literal
 import numpy as np
 
 from fkp import conventions, metrics
+from fkp.boxes import box_overlap
 from fkp.data import FacialKeypointsDataset, Split, subset_of
-from fkp.detect import FaceDetector, box_overlap, detect_faces, make_detector
+from fkp.detect import FaceDetector, detect_faces, make_detector
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.predict import KeypointModel
 from fkp.utils import PROGRESS_MININTERVAL_S

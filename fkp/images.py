@@ -270,3 +270,23 @@ def load_image_rgba(path: str | os.PathLike[str], exif_transpose: bool = True) -
         ImageReadError: as :func:`load_image`.
     """
     return _convert(path, _decode(path, exif_transpose), to_rgba8)
+
+
+def as_rgb8(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+    """An image path or array of any common layout as (H, W, 3) uint8 RGB (no copy when it already is)."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    return to_rgb8(image)
+
+
+def to_gray8(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey of an image of any layout (RGB taken as RGB)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 2:
+        return image
+    if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        image = to_rgb8(image)
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

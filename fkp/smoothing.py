@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fkp.detect import Face, box_overlap
+from fkp.boxes import box_overlap
+from fkp.detect import Face
 
 DEFAULT_SMOOTHING = 1.0
 """Default strength for :class:`FaceTracker`, ``fkp video --smoothing`` and :func:`fkp.video.annotate_video`."""

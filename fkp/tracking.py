@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fkp.detect import Face, FaceDetector, KeypointPredictor, box_overlap, detect_faces
+from fkp.boxes import box_overlap
+from fkp.detect import Face, FaceDetector, KeypointPredictor, detect_faces
 from fkp.geometry import keypoints_box, keypoints_roll, upright_box
 from fkp.landmarks import NUM_KEYPOINTS
 

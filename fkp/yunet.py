@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fkp.boxes import merge_overlapping
 from fkp.calibration import YUNET, BoxStyle
-from fkp.detect import Detections, merge_overlapping
+from fkp.detect import Detections
 from fkp.geometry import apply_affine, invert_affine, roll_degrees, rotate_image
 from fkp.images import to_rgb8
 from fkp.utils import atomic_output

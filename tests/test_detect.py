@@ -12,15 +12,14 @@ import pytest
 
 import fkp
 from fkp import samples
+from fkp.boxes import box_overlap, merge_overlapping
 from fkp.detect import (
     Face,
     FaceDetector,
     HaarFaceDetector,
     KeypointPredictor,
-    box_overlap,
     default_model,
     detect_keypoints,
-    merge_overlapping,
 )
 from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
 
