@@ -114,13 +114,16 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
     add_passes_option(parser)
     from fkp.detectors.registry import AUTO, detector_choices, detector_help
+    from fkp.detectors.yunet import ROTATIONS
+
+    turns = " and ".join(f"{degrees:g}" for degrees in ROTATIONS)
 
     parser.add_argument("--detector", choices=detector_choices(), default=AUTO, help=detector_help())
     parser.add_argument(
         "--no-rotations",
         action="store_true",
-        help="YuNet searches the image only, not also copies turned by -40 and 40 degrees: about three "
-        "times faster, but finds fewer faces rolled beyond 30 degrees",
+        help=f"YuNet searches the image only, not also copies turned by {turns} degrees: faster, "
+        "but finds fewer strongly rolled faces (benchmarks/detectors.py measures both)",
     )
     group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
     group.add_argument(

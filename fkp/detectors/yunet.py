@@ -141,7 +141,7 @@ class YuNetFaceDetector:
         min_size: smallest face side kept, in pixels of the input image.
         rotations: also search copies of the image turned by these angles (degrees, clockwise on
             screen), for faces rolled further than YuNet finds on its own; the default
-            :data:`ROTATIONS` costs about three times the time (``benchmarks/detectors.py`` measures
+            :data:`ROTATIONS` costs a YuNet pass per copy (``benchmarks/detectors.py`` measures
             both); ``()`` searches the image only. A face found on a turned copy gets its box centre
             mapped back, its width and height along its own axes, and the roll of the copy added to its own.
 
