@@ -39,8 +39,8 @@ def in_ci() -> bool:
 
 def _missing(need: str) -> str | None:
     """The skip reason (the unit tests' one-line hint) when ``need`` is not on this machine, else None."""
+    from fkp.detectors.yunet import GET_YUNET_HINT, find_yunet
     from fkp.utils import GET_300W_HINT, GET_DATA_HINT, resolve_300w_dir, resolve_data_dir
-    from fkp.yunet import GET_YUNET_HINT, find_yunet
 
     if need == "udacity":
         found = (resolve_data_dir() / "training_frames_keypoints.csv").is_file()

@@ -38,11 +38,11 @@ from tqdm import tqdm
 import fkp
 from fkp import metrics
 from fkp.data import FacialKeypointsDataset, subset_of
-from fkp.evaluate import evaluate, matching_detection
+from fkp.detectors import detector_names, detector_spec
+from fkp.evaluate import box_sources, evaluate, matching_detection
 from fkp.geometry import keypoints_box, rotate_image
 
 ROTATIONS = (0, 15, 30, 45, 60, 90, 180)
-DETECTOR_NAMES = {"yunet": "YuNet", "haar": "Haar"}
 
 
 @dataclass
@@ -200,9 +200,9 @@ def main() -> None:
     if float_model is not None:
         exact = evaluate(float_model, dataset=w300, boxes="gt", progress=False)
         rows.append(Row("fkp, float32 network, box of the points", exact.found, exact.total, exact.report))
-    for boxes in ("yunet", "haar"):
+    for boxes in detector_names():
         found = evaluate(model, dataset=w300, boxes=boxes, progress=False)
-        rows.append(Row(f"fkp, {DETECTOR_NAMES[boxes]} detector's box", found.found, found.total, found.report))
+        rows.append(Row(f"fkp, {detector_spec(boxes).label} detector's box", found.found, found.total, found.report))
     sections.append("300-W common test set (LFPW + HELEN test, 554 real photos)\n" + table(rows))
     figures["300w"] = [{"name": r.name.strip(), "found": r.found, "total": r.total, **r.report.as_dict()} for r in rows]
     print(sections[-1], "\n", flush=True)
@@ -232,9 +232,9 @@ def main() -> None:
                 metrics.report(corrected, ours["truth"]),
             )
         )
-    for boxes in ("gt", "yunet", "haar"):
+    for boxes in box_sources():
         result = evaluate(model, dataset=youtube, boxes=boxes, progress=False)
-        label = "box of the points" if boxes == "gt" else f"{DETECTOR_NAMES[boxes]} detector's box"
+        label = "box of the points" if boxes == "gt" else f"{detector_spec(boxes).label} detector's box"
         rows.append(Row(f"fkp, {label}", result.found, result.total, result.report))
     sections.append("YouTube test split (770 frames; every person also in training)\n" + table(rows))
     figures["youtube"] = [{"name": r.name, "found": r.found, "total": r.total, **r.report.as_dict()} for r in rows]

@@ -1,4 +1,4 @@
-"""Haar against YuNet: rolled faces, a group photo, and the time of ``fkp detect`` on one photo.
+"""The table's face detectors against each other: rolled faces, a group photo, and the time of ``fkp detect`` on one photo.
 
 1. Rolled faces: the first ``--faces`` labelled YouTube test images, each turned by 0, 15, 30, 45
    and 60 deg (:func:`fkp.geometry.rotate_image`). A face is found when a box covers at least half
@@ -7,8 +7,9 @@
    turned (-12 to 12 deg): faces found and false faces.
 3. ``fkp detect PHOTO --detector D [--no-rotations]`` on the group photo, run ``--repeat`` times in a fresh process each: median wall time.
 
-"YuNet" is fkp's default (with the turned copies of :data:`fkp.yunet.ROTATIONS`), "YuNet-1" searches
-the image only (``--no-rotations``). Run on one core: ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/detectors.py``.
+Every detector of :mod:`fkp.detectors.registry` is built as ``fkp detect --detector NAME`` builds it;
+one that takes ``rotations`` is also run without them, as "LABEL-1" (``--no-rotations``: the image
+only, not the turned copies of :data:`fkp.detectors.yunet.ROTATIONS`). Run on one core: ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/detectors.py``.
 Needs ``$FKP_DATA_DIR`` and YuNet's file (``$FKP_MODELS_DIR`` or ``fkp models download``).
 """
 
@@ -27,11 +28,10 @@ import numpy as np
 
 from fkp.boxes import box_overlap
 from fkp.data import read_image, read_keypoints_csv
-from fkp.detect import HaarFaceDetector
+from fkp.detectors import FaceDetector, detector_names, detector_spec, make_detector
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.utils import resolve_data_dir
-from fkp.yunet import ROTATIONS, YuNetFaceDetector
 
 ANGLES = (0, 15, 30, 45, 60)
 
@@ -113,11 +113,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of fkp detect per detector (default 5)")
     args = parser.parse_args()
     root = resolve_data_dir()
-    detectors = {
-        "Haar": HaarFaceDetector(),
-        "YuNet-1": YuNetFaceDetector(rotations=()),
-        "YuNet": YuNetFaceDetector(rotations=ROTATIONS),
-    }
+    detectors: dict[str, FaceDetector] = {}
+    commands: list[list[str]] = []
+    for name in detector_names():
+        spec = detector_spec(name)
+        if "rotations" in spec.options:
+            detectors[f"{spec.label}-1"] = make_detector(name, rotations=False)
+            commands.append(["--detector", name, "--no-rotations"])
+        detectors[spec.label] = make_detector(name)
+        commands.append(["--detector", name])
     rolled_faces(detectors, root, args.faces)
 
     canvas, faces = group_photo(root)
@@ -131,7 +135,7 @@ def main() -> None:
         photo = folder / "group.png"
         cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
         print(f"\nfkp detect on the group photo, fresh process each run, median of {args.repeat}:")
-        for options in (["--detector", "haar"], ["--detector", "yunet", "--no-rotations"], ["--detector", "yunet"]):
+        for options in commands:
             print(f"{' '.join(options):28s} {detect_command_time(photo, options, args.repeat, folder):.2f} s")
 
 

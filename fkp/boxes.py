@@ -1,10 +1,12 @@
-"""Box maths shared by the detectors, the tracker and the evaluation: overlap and suppression.
+"""Box maths shared by the detectors, the tracker and the evaluation: overlap, suppression, the
+left-to-right order, and searching a big photo on a scaled-down copy.
 
 Boxes are (N, 4) arrays ``x, y, w, h`` in pixels of one image.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -60,3 +62,37 @@ def merge_overlapping(boxes: np.ndarray, scores: np.ndarray | None = None, overl
         if all(overlaps[index, k] < overlap for k in kept):
             kept.append(int(index))
     return np.array(kept, dtype=np.int64)
+
+
+def left_to_right(boxes: np.ndarray) -> np.ndarray:
+    """The order that sorts boxes left to right, then top to bottom.
+
+    Args:
+        boxes: (N, 4) x, y, w, h (only x and y are read).
+
+    Returns:
+        (N,) int indices: ``boxes[left_to_right(boxes)]`` is sorted by x, ties by y.
+    """
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    return np.lexsort((boxes[:, 1], boxes[:, 0]))
+
+
+def shrink_to_max_side(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """A copy of ``image`` whose longer side is at most ``max_side`` pixels, for a detector to search.
+
+    Boxes and points found on the copy are in the image's pixels once divided by the returned scale.
+
+    Args:
+        image: (H, W) or (H, W, C) uint8.
+        max_side: the longest side allowed; None keeps any size.
+
+    Returns:
+        The image itself (when small enough) or its copy resized with area averaging, and the scale
+        from the image to it (1.0 when unchanged, else ``max_side / max(H, W)``).
+    """
+    height, width = image.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return image, 1.0
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale

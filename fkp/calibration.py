@@ -1,9 +1,10 @@
 """How each face detector boxes a face, compared with the tight box of the face's 68 points.
 
 The keypoint model is trained on crops around boxes drawn in the style of every detector it
-serves (:class:`BoxStyle`), so at inference a detector's box goes to the model unchanged: the
-detector carries its style, the model needs no per-detector adjustment. The figures below are
-measured on the training splits by ``benchmarks/detector_boxes.py``, which prints them.
+serves (:class:`BoxStyle`), so at inference a detector's box goes to the model unchanged: each
+detector's row of the table (:mod:`fkp.detectors.registry`) carries its style, the model needs no
+per-detector adjustment. The figures below are measured on the training splits by
+``benchmarks/detector_boxes.py``, which prints them for the table's detectors.
 
 Offsets and sizes are fractions of the tight box's longer side; a box's centre offset is measured
 along the face's own axes (x to the subject's left, y down towards the chin) for an upright face.
@@ -53,9 +54,6 @@ class BoxStyle:
         return np.asarray(centre) + offset, side * self.zoom * math.exp(rng.normal(0.0, self.zoom_spread))
 
 
-TIGHT = BoxStyle("tight", shift=(0.0, 0.0), shift_spread=(0.03, 0.03), zoom=1.0, zoom_spread=0.05)
-"""The tight box of the points themselves (ground-truth boxes, and the model's own second pass)."""
-
 # OpenCV's frontal-face Haar cascade, measured on the training splits of the Udacity set (98.6%
 # found; centre y -0.181, sd x 0.104, y 0.036; side x1.141, log sd 0.094) and 300-W (91.3% found;
 # y -0.166, sd x 0.093, y 0.046; x1.149, log sd 0.096): it takes in the forehead, not the chin.
@@ -64,6 +62,3 @@ HAAR = BoxStyle("haar", shift=(0.0, -0.175), shift_spread=(0.10, 0.04), zoom=1.1
 # YuNet (OpenCV Model Zoo, 2023mar), same benchmark: Udacity 100% found (y -0.162, sd x 0.033,
 # y 0.037; x1.230, log sd 0.075) and 300-W 100% (y -0.163, sd x 0.032, y 0.045; x1.274, log sd 0.075).
 YUNET = BoxStyle("yunet", shift=(0.0, -0.16), shift_spread=(0.035, 0.04), zoom=1.25, zoom_spread=0.075)
-
-DETECTOR_STYLES: dict[str, BoxStyle] = {style.name: style for style in (HAAR, YUNET)}
-"""Detector name -> its box style; training draws detector-style boxes from these."""

@@ -1,9 +1,10 @@
 """Evaluate a keypoint model on a labelled split, with ground-truth or detector boxes.
 
-With ``boxes="gt"`` each face gets the tight box of its 68 labelled points. With
-``boxes="haar"`` (or ``"yunet"``) the detector runs on the whole image and the detection that
-overlaps the labelled face is used, with its roll angle where the detector knows it; a face with no such detection counts as *not found* and is left out of
-the NME figures (the found share is reported beside them).
+With ``boxes="gt"`` each face gets the tight box of its 68 labelled points. With a detector's name
+(``"yunet"``, ``"haar"``, any in :func:`fkp.detectors.detector_names`) the detector runs on the whole
+image and the detection that overlaps the labelled face is used, with its roll angle where the
+detector knows it; a face with no such detection counts as *not found* and is left out of the NME
+figures (the found share is reported beside them).
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from fkp import conventions, metrics
 from fkp.boxes import box_overlap
 from fkp.data import FacialKeypointsDataset, Split, subset_of
-from fkp.detect import FaceDetector, detect_faces, make_detector
+from fkp.detectors import FaceDetector, detect_faces, detector_names, make_detector
 from fkp.geometry import keypoints_box, rotate_image
+from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import KeypointModel
 from fkp.utils import PROGRESS_MININTERVAL_S
 
-BoxSource = Literal["gt", "haar", "yunet"]
+GROUND_TRUTH = "gt"
+"""The box source that gives each face the tight box of its labelled points."""
 MIN_OVERLAP = 0.3
 """A detection is the labelled face when its box overlaps the tight box by this much (IoU)."""
 
@@ -85,11 +87,16 @@ def matching_detection(detections: np.ndarray, truth_box: np.ndarray) -> int | N
     return best if overlaps[best] >= MIN_OVERLAP else None
 
 
+def box_sources() -> tuple[str, ...]:
+    """What ``boxes`` (and ``fkp evaluate --boxes``) accepts: ``"gt"`` and every registered detector."""
+    return (GROUND_TRUTH, *detector_names())
+
+
 def evaluate(
     model: KeypointModel,
     data_root: str | os.PathLike[str] | None = None,
     split: Split = "test",
-    boxes: BoxSource = "gt",
+    boxes: str = GROUND_TRUTH,
     detector: FaceDetector | None = None,
     progress: bool = True,
     dataset: FacialKeypointsDataset | None = None,
@@ -101,10 +108,10 @@ def evaluate(
         model: the model to evaluate.
         data_root: the data folder or a data set name (``"udacity"``, ``"300w"``; ``None``: the Udacity set).
         split: ``"test"`` (as the course reports) or ``"training"``.
-        boxes: ``"gt"`` tight boxes of the labelled points, or ``"haar"`` or ``"yunet"`` detections.
+        boxes: ``"gt"`` tight boxes of the labelled points, or a detector's name (:func:`box_sources`).
         detector: the detector for detection boxes; default ``make_detector(boxes)``
-            (:func:`fkp.detect.make_detector`; ``"yunet"`` raises ``fkp.yunet.ModelFileError``
-            without its model file).
+            (:func:`fkp.detectors.make_detector`; ``"yunet"`` raises
+            :class:`fkp.detectors.yunet.ModelFileError` without its model file).
         progress: show a tqdm bar.
         dataset: an already loaded split to use instead of ``data_root`` and ``split`` (its
             decoded-image cache is reused, so timings are not disturbed by decoding).
@@ -113,17 +120,21 @@ def evaluate(
     A model with a heatmap head for the data set's labelling convention answers with it
     (:attr:`fkp.predict.KeypointModel.conventions`); another model that records its convention
     is scored in the data set's convention (:func:`fkp.conventions.convert`).
+
+    Raises:
+        ValueError: ``boxes`` is not a box source.
     """
     from tqdm.auto import tqdm
 
     dataset = dataset or FacialKeypointsDataset(data_root, split)
-    if detector is None and boxes != "gt":
+    if boxes not in box_sources():
+        raise ValueError(f"unknown box source {boxes!r}; use one of {', '.join(box_sources())}")
+    if detector is None and boxes != GROUND_TRUTH:
         detector = make_detector(boxes)
     predicted, truth, names = [], [], []
     seconds = 0.0
     spoken = tuple(getattr(model, "conventions", ()))
     labels = dataset.convention if dataset.convention in spoken else None  # the model's head for this set
-    answer_in = {"labels": labels} if labels else {}  # only models with heads take it (stubs need not)
     for index in tqdm(
         range(len(dataset)),
         desc=f"evaluating {split} ({boxes} boxes)",
@@ -143,11 +154,13 @@ def evaluate(
             box = found.boxes[match]
             angles = None if np.isnan(found.angles[match]) else found.angles[match : match + 1]
         start = time.perf_counter()
-        predicted.append(model.predict(image, box[None], angles=angles, **answer_in)[0])
+        predicted.append(model.predict(image, box[None], angles=angles, labels=labels)[0])
         seconds += time.perf_counter() - start
         truth.append(points)
         names.append(dataset.names[index])
-    predicted_array, truth_array = np.asarray(predicted), np.asarray(truth)
+    # (found, 68, 2) each, also when no face was found
+    predicted_array = np.asarray(predicted).reshape(-1, NUM_KEYPOINTS, 2)
+    truth_array = np.asarray(truth).reshape(-1, NUM_KEYPOINTS, 2)
     model_labels = labels or (spoken[0] if spoken else None)
     if model_labels in conventions.CONVENTIONS and dataset.convention is not None and len(predicted_array):
         # Score in the data set's own convention (see fkp.conventions).

@@ -65,7 +65,8 @@ def auc(errors: np.ndarray, threshold: float = FAILURE_THRESHOLD) -> float:
 
 @dataclass(frozen=True)
 class Report:
-    """Summary figures of a set of predictions; fractions, not percent."""
+    """Summary figures of a set of predictions; fractions, not percent (NaN, and null in
+    :meth:`as_dict`, when there are no faces)."""
 
     count: int
     mean_nme: float
@@ -75,16 +76,23 @@ class Report:
     region_nme: dict[str, float]
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready figures (a figure of no faces is None, not NaN)."""
+
+        def figure(value: float) -> float | None:
+            return None if np.isnan(value) else value
+
         return {
             "count": self.count,
-            "mean_nme": self.mean_nme,
-            "median_nme": self.median_nme,
-            "failure_rate": self.failure_rate,
-            "auc": self.auc,
+            "mean_nme": figure(self.mean_nme),
+            "median_nme": figure(self.median_nme),
+            "failure_rate": figure(self.failure_rate),
+            "auc": figure(self.auc),
             "region_nme": dict(self.region_nme),
         }
 
     def __str__(self) -> str:
+        if self.count == 0:
+            return "0 faces: no figures"
         regions = ", ".join(f"{name} {value:.2%}" for name, value in self.region_nme.items())
         return (
             f"{self.count} faces: mean NME {self.mean_nme:.2%}, median {self.median_nme:.2%}, "
@@ -92,11 +100,16 @@ class Report:
         )
 
 
+def _no_faces() -> Report:
+    nan = float("nan")
+    return Report(0, nan, nan, nan, nan, {})
+
+
 def summarize(errors: np.ndarray) -> Report:
-    """Summary figures of (N,) per-face NMEs alone (no per-region figures)."""
+    """Summary figures of (N,) per-face NMEs alone (no per-region figures; NaN when N is 0)."""
     errors = np.asarray(errors, dtype=np.float64)
     if len(errors) == 0:
-        return Report(0, float("nan"), float("nan"), float("nan"), float("nan"), {})
+        return _no_faces()
     return Report(
         count=len(errors),
         mean_nme=float(errors.mean()),
@@ -108,8 +121,10 @@ def summarize(errors: np.ndarray) -> Report:
 
 
 def report(predicted: np.ndarray, truth: np.ndarray) -> Report:
-    """All summary figures for (N, 68, 2) predictions against truth, both in pixels."""
+    """All summary figures for (N, 68, 2) predictions against truth, both in pixels (NaN when N is 0)."""
     errors = point_errors(predicted, truth)
+    if len(errors) == 0:
+        return _no_faces()
     per_face = errors.mean(axis=1)
     return Report(
         count=len(per_face),

@@ -34,7 +34,7 @@ import math
 import os
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -68,6 +68,28 @@ of standard deviation 10 degrees (:class:`fkp.train.TrainConfig`), so up to abou
 crops are views the network knows, and two views of one face err differently. Chosen on the
 validation faces of the shipped run (``benchmarks/second_pass.py`` prints the choice)."""
 Backend = Literal["torch", "onnx"]
+
+
+@runtime_checkable
+class KeypointPredictor(Protocol):
+    """Anything with the model API of :func:`load_model`: ``predict(image, boxes, angles, labels) -> keypoints``."""
+
+    def predict(
+        self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None, labels: str | None = None
+    ) -> np.ndarray:
+        """Keypoints of the face in each box.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            boxes: (N, 4) float x, y, w, h in pixels.
+            angles: (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`), NaN
+                where unknown; None when no angle is known.
+            labels: the labelling convention to answer in; None: the predictor's default.
+
+        Returns:
+            (N, 68, 2) keypoints in pixels of ``image``, x then y.
+        """
+        ...
 
 
 class WeightsError(ValueError):

@@ -20,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from fkp.boxes import box_overlap
-from fkp.detect import Face, FaceDetector, KeypointPredictor, detect_faces
+from fkp.detect import Face
+from fkp.detectors import FaceDetector, detect_faces
 from fkp.geometry import keypoints_box, keypoints_roll, upright_box
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.predict import KeypointPredictor
 
 HOLD_BOX = 0.02
 """A track keeps last frame's crop box while its points' box moves less than this (fraction of its
@@ -81,7 +83,7 @@ class KeypointTracker:
     """Keypoints of every face on successive video frames, detecting only every few frames.
 
     Args:
-        detector: finds new faces (any :class:`fkp.detect.FaceDetector`).
+        detector: finds new faces (any :class:`fkp.detectors.FaceDetector`).
         model: the keypoint model.
         detect_every: run the detector on every this many frames while all tracks hold (>= 1).
         max_disagreement: a track whose :func:`pass_disagreement` exceeds this is dropped, and the

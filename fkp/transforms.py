@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 from fkp import geometry
-from fkp.calibration import DETECTOR_STYLES
 from fkp.data import Sample
+from fkp.detectors import box_styles
 from fkp.landmarks import MIRROR
 
 Random = Any  # np.random.RandomState or the np.random module: .random(), .uniform(), .normal(), .randint()
@@ -172,7 +172,7 @@ class RandomFaceCrop:
       angle at all (a rolled head on the first pass), else an everyday tilt, normal with standard
       deviation ``rotation_degrees`` (clipped to 45);
     * the box, measured along the crop's axes: with probability ``detector_boxes`` a box in the
-      style of one of the face detectors (:data:`fkp.calibration.DETECTOR_STYLES`), else the tight
+      style of one of the face detectors (:func:`fkp.detectors.box_styles`), else the tight
       box of the points shifted by up to ``box_shift`` of its side and zoomed by
       ``exp(uniform(-box_zoom, box_zoom))``;
     * a mirror with probability ``flip`` (points renamed with ``MIRROR``); ``flip=None`` for labels
@@ -232,7 +232,8 @@ class RandomFaceCrop:
         centre, extent = geometry.upright_box(keypoints, angle)
         side = float(max(extent.max(), 1.0))
         if rng.random() < self.detector_boxes:
-            style = DETECTOR_STYLES[sorted(DETECTOR_STYLES)[rng.randint(len(DETECTOR_STYLES))]]
+            styles = box_styles()
+            style = styles[sorted(styles)[rng.randint(len(styles))]]
             offset, side = style.sample(np.zeros(2), side, rng)
         else:
             offset = rng.uniform(-self.box_shift, self.box_shift, size=2) * side

@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 
 from fkp.annotate import draw_faces
-from fkp.detect import Face, FaceDetector, KeypointPredictor, default_detector, default_model, detect_keypoints
+from fkp.detect import Face, detect_keypoints
+from fkp.detectors import FaceDetector, make_detector
+from fkp.predict import KeypointPredictor, load_model
 from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
 from fkp.tracking import DETECT_EVERY, KeypointTracker
 from fkp.utils import PROGRESS_MININTERVAL_S, atomic_output
@@ -123,8 +125,9 @@ def annotate_video(
         output: the video to write; ``.mp4`` (codec mp4v) or ``.avi`` (Motion JPEG). It is written
             under a temporary name and renamed when complete, so a failed run leaves none behind.
         render: ``render(frame, faces) -> frame`` on RGB frames; default :func:`default_render`.
-        detector: face detector; default :func:`fkp.detect.default_detector` (YuNet if its file is found).
-        model: keypoint model; default the shipped model (``fkp.load_model()``, cached).
+        detector: face detector; default :func:`fkp.detectors.make_detector`'s ``"auto"`` (YuNet if
+            its file is found), built for this call.
+        model: keypoint model; default the shipped model (``fkp.load_model()``), loaded for this call.
         smoothing: strength of temporal smoothing (:mod:`fkp.smoothing`); 0 turns it off.
         progress: show a tqdm progress bar on stderr.
         max_frames: stop after this many frames (None: the whole video).
@@ -140,8 +143,8 @@ def annotate_video(
         ValueError: ``render`` returned a picture of another shape, or the output cannot be written.
     """
     render = default_render if render is None else render
-    detector = default_detector() if detector is None else detector
-    model = default_model() if model is None else model  # loaded before the clock starts
+    detector = make_detector() if detector is None else detector
+    model = load_model() if model is None else model  # loaded before the clock starts
     tracker = FaceTracker(smoothing=smoothing)
     follow = None if detect_every is None else KeypointTracker(detector, model, detect_every=detect_every)
     output = Path(output)

@@ -164,7 +164,7 @@ def tiny_data_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The folder that holds YuNet's file (``$FKP_MODELS_DIR``)."""
-    from fkp.yunet import GET_YUNET_HINT, MODELS_DIR_ENV, YUNET_FILE
+    from fkp.detectors.yunet import GET_YUNET_HINT, MODELS_DIR_ENV, YUNET_FILE
 
     return _shared_folder(MODELS_DIR_ENV, f"needs the YuNet face detector: {GET_YUNET_HINT}", YUNET_FILE)
 
@@ -179,7 +179,9 @@ class MeanShapeModel:
         self.calls = 0
         self.angles: list[np.ndarray | None] = []
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None, labels: str | None = None
+    ) -> np.ndarray:
         self.calls += 1
         self.angles.append(angles)
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)

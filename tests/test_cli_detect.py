@@ -8,16 +8,18 @@ import cv2
 import numpy as np
 import pytest
 
-import fkp.detect
+import fkp.predict
 from fkp import samples
 from fkp.cli import main
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.predict import load_model as load_shipped_model
 
 
 @pytest.fixture(autouse=True)
 def stub_model(monkeypatch, tmp_path, mean_shape_model):
     """Every test runs in its own folder with the stub in place of the shipped model."""
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: mean_shape_model())
+    stub = mean_shape_model()
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: stub if path is None else load_shipped_model(path))
     monkeypatch.chdir(tmp_path)
 
 
@@ -61,9 +63,7 @@ def test_one_image_with_json_and_output_file(tmp_path) -> None:
 def test_labels_picks_the_head_of_a_labelling_convention_and_the_json_names_it(tmp_path, capfd, monkeypatch) -> None:
     """The shipped model answers in 300-W's convention, or with --labels udacity in the course set's:
     the points move by the annotators' differences (a few percent of the eye distance), not more."""
-    from fkp.predict import load_model
-
-    monkeypatch.setattr(fkp.detect, "default_model", load_model)  # the shipped model, not the stub
+    monkeypatch.setattr(fkp.predict, "load_model", load_shipped_model)  # the shipped model, not the stub
     _save(tmp_path / "astronaut.jpg", samples.astronaut())
     reports = {}
     for labels in ("default", "udacity"):
@@ -79,13 +79,12 @@ def test_labels_picks_the_head_of_a_labelling_convention_and_the_json_names_it(t
     assert _stderr_lines(capfd)[-1].endswith("--labels ibug: the model has no head for it; it answers in 300w, udacity")
 
 
-def test_passes_2_gives_every_face_an_upright_pass_without_changing_the_shared_model(tmp_path, monkeypatch) -> None:
+def test_passes_2_gives_every_face_an_upright_pass(tmp_path, monkeypatch) -> None:
     """Grace Hopper holds her head nearly upright: one pass by default, two with --passes 2, whose
     points move a little (a crop framed by the points found), not a lot."""
-    from fkp.predict import KeypointModel, load_model
+    from fkp.predict import KeypointModel
 
-    shared = load_model()
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: shared)
+    monkeypatch.setattr(fkp.predict, "load_model", load_shipped_model)  # loaded for each run, so never shared
     crops_seen: list[int] = []
     network = KeypointModel.predict_crops
 
@@ -103,7 +102,6 @@ def test_passes_2_gives_every_face_an_upright_pass_without_changing_the_shared_m
         (face,) = json.loads((tmp_path / f"{passes}.json").read_text())["images"][0]["faces"]
         faces[passes] = np.array(face["keypoints"])
         assert crops_seen == [1] * passes
-    assert shared.refine == 0
     eye_distance = np.linalg.norm(faces[1][36] - faces[1][45])
     moved = np.linalg.norm(faces[2] - faces[1], axis=1) / eye_distance
     assert 0.002 < moved.mean() < 0.05

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-import fkp.detect
+import fkp.predict
 from fkp.cli import main
 from fkp.predict import default_weights_path
 
@@ -26,7 +26,8 @@ LONG = "n" * 300
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: None)  # blank photos have no face to predict
+    shipped = fkp.predict.load_model
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: None if path is None else shipped(path))  # blank photos have no face to predict
     gray = np.full((40, 50, 3), 128, np.uint8)
     assert cv2.imwrite("a.jpg", gray)
     (tmp_path / "photos").mkdir()

@@ -14,6 +14,7 @@ import pytest
 
 import fkp
 import fkp.detect
+import fkp.predict
 from fkp import art, filters, samples
 from fkp.cli import main
 from fkp.geometry import apply_affine
@@ -23,7 +24,8 @@ from fkp.landmarks import region_centre
 @pytest.fixture
 def stub_model(monkeypatch: pytest.MonkeyPatch, mean_shape_model) -> object:
     model = mean_shape_model()
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: model)
+    shipped = fkp.predict.load_model
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: model if path is None else shipped(path))
     return model
 
 

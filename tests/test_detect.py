@@ -1,10 +1,8 @@
-"""fkp.detect: boxes, the Haar detector on real photos, the pipeline with a stub and with the real model."""
+"""fkp.detect and fkp.boxes: boxes, the Haar detector on real photos, the Landmarker pipeline with a stub and with the real model."""
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import cv2
 import numpy as np
@@ -12,16 +10,12 @@ import pytest
 
 import fkp
 from fkp import samples
-from fkp.boxes import box_overlap, merge_overlapping
-from fkp.detect import (
-    Face,
-    FaceDetector,
-    HaarFaceDetector,
-    KeypointPredictor,
-    default_model,
-    detect_keypoints,
-)
+from fkp.boxes import box_overlap, left_to_right, merge_overlapping, shrink_to_max_side
+from fkp.detect import Face, Landmarker, detect_keypoints
+from fkp.detectors import FaceDetector
+from fkp.detectors.haar import HaarFaceDetector
 from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
+from fkp.predict import KeypointPredictor
 
 # Where the astronaut's face is (x0, y0, x1, y1), read off the photo: the detector's box must hold it.
 ASTRONAUT_FACE_CORE = (200, 95, 245, 145)
@@ -62,14 +56,30 @@ def test_merge_overlapping_keeps_the_best_of_nested_boxes() -> None:
     assert sorted(merge_overlapping(boxes).tolist()) == [0, 2]  # no scores: the larger box wins
 
 
+def test_left_to_right_sorts_by_x_then_y() -> None:
+    boxes = np.array([[50, 0, 5, 5], [10, 30, 5, 5], [10, 20, 5, 5], [30, 0, 5, 5]], dtype=np.float32)
+    assert left_to_right(boxes).tolist() == [2, 1, 3, 0]
+    assert left_to_right(np.zeros((0, 4))).tolist() == []
+
+
+def test_shrink_to_max_side_scales_the_longer_side_and_keeps_small_images() -> None:
+    image = np.zeros((300, 1000, 3), np.uint8)
+    small, scale = shrink_to_max_side(image, 500)
+    assert small.shape == (150, 500, 3) and scale == 0.5
+    kept, one = shrink_to_max_side(image, 1000)
+    assert kept is image and one == 1.0
+    assert shrink_to_max_side(image, None)[1] == 1.0
+
+
 # --- the Haar detector -------------------------------------------------------------------------
 
 
 def test_haar_is_a_face_detector(haar: HaarFaceDetector) -> None:
     assert isinstance(haar, FaceDetector)
     assert "min_neighbors=5" in repr(haar)
-    with pytest.raises(ValueError):
-        HaarFaceDetector(scale_factor=1.0)
+    for step in (1.0, 1.0000001, float("nan")):  # a step this close to 1 would build thousands of levels
+        with pytest.raises(ValueError, match="scale_factor"):
+            HaarFaceDetector(scale_factor=step)
 
 
 def test_haar_finds_the_astronaut(haar: HaarFaceDetector) -> None:
@@ -147,7 +157,9 @@ def test_pipeline_accepts_other_image_layouts(tmp_path, haar: HaarFaceDetector, 
 
 def test_pipeline_rejects_a_model_with_the_wrong_output_shape(haar: HaarFaceDetector) -> None:
     class Broken:
-        def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
+        def predict(
+            self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None, labels: str | None = None
+        ) -> np.ndarray:
             return np.zeros((len(boxes), 5, 2))
 
     with pytest.raises(ValueError, match="model.predict"):
@@ -163,18 +175,33 @@ def test_a_detector_without_scores_gives_faces_without_scores(mean_shape_model) 
     assert len(faces) == 1 and faces[0].score is None
 
 
-def test_default_model_is_loaded_once(monkeypatch, mean_shape_model) -> None:
+def test_a_landmarker_loads_its_model_once_and_runs_on_many_images(monkeypatch, mean_shape_model) -> None:
+    import fkp.predict
+
     loads = []
-    fake = types.ModuleType("fkp.predict")
-    fake.load_model = lambda: loads.append(1) or mean_shape_model()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fkp.predict", fake)
-    default_model.cache_clear()
-    try:
-        first = detect_keypoints(samples.astronaut())
-        second = detect_keypoints(samples.astronaut())
-    finally:
-        default_model.cache_clear()
-    assert len(first) == len(second) == 1 and loads == [1]
+    monkeypatch.setattr(fkp.predict, "load_model", lambda: loads.append(1) or mean_shape_model())
+    landmarker = Landmarker("haar")
+    assert isinstance(landmarker.detector, HaarFaceDetector) and loads == [1]
+    first, second = landmarker(samples.astronaut()), landmarker.detect(samples.astronaut())
+    assert len(first) == len(second) == 1 and loads == [1] and landmarker(samples.coffee()) == []
+    np.testing.assert_array_equal(first[0].keypoints, second[0].keypoints)
+    assert "HaarFaceDetector(" in repr(landmarker)
+
+
+def test_detect_keypoints_is_a_landmarker_built_for_one_call(monkeypatch, haar, mean_shape_model) -> None:
+    import fkp.predict
+
+    loads = []
+    monkeypatch.setattr(fkp.predict, "load_model", lambda: loads.append(1) or mean_shape_model())
+    (face,) = detect_keypoints(samples.astronaut(), detector=haar)
+    (same,) = Landmarker(haar, mean_shape_model())(samples.astronaut())
+    np.testing.assert_array_equal(face.keypoints, same.keypoints)
+    np.testing.assert_array_equal(face.box, same.box)
+    assert loads == [1]  # no cache behind it: a second call would load the model again
+
+
+def test_fkp_exports_the_landmarker() -> None:
+    assert fkp.Landmarker is Landmarker and "Landmarker" in fkp.__all__
 
 
 # --- the pipeline with the real model (loose geometry) ----------------------------------------

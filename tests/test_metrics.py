@@ -1,3 +1,6 @@
+import json
+import warnings
+
 import numpy as np
 import pytest
 
@@ -53,3 +56,16 @@ def test_report_regions_and_perfect_prediction():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.nme(np.zeros((2, NUM_KEYPOINTS, 2)), np.zeros((3, NUM_KEYPOINTS, 2)))
+
+
+def test_a_report_of_no_faces_has_no_figures_and_no_warning():
+    empty = np.zeros((0, NUM_KEYPOINTS, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice"
+        report = metrics.report(empty, empty)
+        summary = metrics.summarize(np.zeros(0))
+    assert report.count == summary.count == 0 and np.isnan(report.mean_nme) and report.region_nme == {}
+    assert str(report) == "0 faces: no figures"
+    figures = report.as_dict()
+    assert figures["mean_nme"] is None and figures["auc"] is None and figures["count"] == 0
+    assert json.loads(json.dumps(figures, allow_nan=False)) == figures  # valid JSON, no NaN

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from fkp import samples
-from fkp.detect import HaarFaceDetector, default_model
+from fkp.detectors.haar import HaarFaceDetector
+from fkp.detectors.yunet import YUNET_FILE, YuNetFaceDetector
 from fkp.geometry import keypoints_box, keypoints_roll
+from fkp.predict import load_model
 from fkp.tracking import MAX_DISAGREEMENT, KeypointTracker, pass_disagreement
-from fkp.yunet import YUNET_FILE, YuNetFaceDetector
 
 
 class CountingDetector:
@@ -30,12 +31,18 @@ class CountingDetector:
 
 
 @pytest.fixture(scope="module")
+def shipped():
+    """The shipped keypoint model, loaded once for this module."""
+    return load_model()
+
+
+@pytest.fixture(scope="module")
 def yunet(models_dir: Path) -> CountingDetector:
     return CountingDetector(YuNetFaceDetector(models_dir / YUNET_FILE))
 
 
-def test_disagreement_separates_a_face_from_background() -> None:
-    model = default_model()
+def test_disagreement_separates_a_face_from_background(shipped) -> None:
+    model = shipped
     image = samples.astronaut()
     (face,) = model.predict(image, HaarFaceDetector().detect(image))[None]
     on_face, _ = pass_disagreement(model, image, face)
@@ -46,9 +53,9 @@ def test_disagreement_separates_a_face_from_background() -> None:
     assert (on_coffee > MAX_DISAGREEMENT).all()
 
 
-def test_a_still_face_runs_the_detector_every_n_frames(yunet: CountingDetector) -> None:
+def test_a_still_face_runs_the_detector_every_n_frames(yunet: CountingDetector, shipped) -> None:
     yunet.runs = 0
-    tracker = KeypointTracker(yunet, default_model(), detect_every=5)
+    tracker = KeypointTracker(yunet, shipped, detect_every=5)
     frame = samples.astronaut()
     faces = [tracker(frame) for _ in range(20)]
     assert all(len(f) == 1 for f in faces)
@@ -59,8 +66,8 @@ def test_a_still_face_runs_the_detector_every_n_frames(yunet: CountingDetector) 
     np.testing.assert_allclose(last.box, keypoints_box(last.keypoints))
 
 
-def test_a_face_that_turns_is_followed_without_the_detector(yunet: CountingDetector) -> None:
-    tracker = KeypointTracker(yunet, default_model(), detect_every=100)
+def test_a_face_that_turns_is_followed_without_the_detector(yunet: CountingDetector, shipped) -> None:
+    tracker = KeypointTracker(yunet, shipped, detect_every=100)
     image = samples.astronaut()
     yunet.runs = 0
     rolls = []
@@ -72,8 +79,8 @@ def test_a_face_that_turns_is_followed_without_the_detector(yunet: CountingDetec
     assert rolls[-1] - rolls[0] == pytest.approx(42, abs=5)
 
 
-def test_a_face_that_leaves_is_dropped_at_once_and_found_again(yunet: CountingDetector) -> None:
-    tracker = KeypointTracker(yunet, default_model(), detect_every=10)
+def test_a_face_that_leaves_is_dropped_at_once_and_found_again(yunet: CountingDetector, shipped) -> None:
+    tracker = KeypointTracker(yunet, shipped, detect_every=10)
     face, empty = samples.astronaut(), samples.coffee()[:512, :512]
     counts = [len(tracker(frame)) for frame in [face] * 5 + [empty] * 5 + [face] * 3]
     assert counts == [1] * 5 + [0] * 5 + [1] * 3

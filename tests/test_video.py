@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fkp import samples
-from fkp.detect import Face, HaarFaceDetector
+from fkp.detect import Face
+from fkp.detectors.haar import HaarFaceDetector
 from fkp.landmarks import mean_shape_diagram
 from fkp.video import VideoReadError, VideoStats, annotate_video
 
@@ -158,15 +159,15 @@ def test_drawing_outside_the_image_does_not_fail() -> None:
 
 
 def test_tracking_runs_the_detector_every_n_frames(tmp_path, still_face_video: str, models_dir) -> None:
-    from fkp.detect import default_model
-    from fkp.yunet import YUNET_FILE, YuNetFaceDetector
+    from fkp.detectors.yunet import YUNET_FILE, YuNetFaceDetector
+    from fkp.predict import load_model
 
-    yunet = YuNetFaceDetector(models_dir / YUNET_FILE)
+    yunet, model = YuNetFaceDetector(models_dir / YUNET_FILE), load_model()
     tracked = annotate_video(
-        still_face_video, tmp_path / "t.mp4", detector=yunet, model=default_model(), progress=False, detect_every=5
+        still_face_video, tmp_path / "t.mp4", detector=yunet, model=model, progress=False, detect_every=5
     )
     every = annotate_video(
-        still_face_video, tmp_path / "e.mp4", detector=yunet, model=default_model(), progress=False, detect_every=None
+        still_face_video, tmp_path / "e.mp4", detector=yunet, model=model, progress=False, detect_every=None
     )
     assert tracked.frames == every.frames == FRAMES and tracked.faces == every.faces == FRAMES
     assert tracked.detector_runs == 3 and every.detector_runs == FRAMES  # frames 1, 6, 11; all 12

@@ -1,4 +1,4 @@
-"""fkp.yunet: the YuNet detector on real photos, its model file's download, and the detector choice."""
+"""fkp.detectors: the YuNet detector on real photos, its model file's download, and the detector table."""
 
 from __future__ import annotations
 
@@ -11,21 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-import fkp.detect
+import fkp.predict
 from fkp import samples
 from fkp.calibration import HAAR, YUNET
 from fkp.cli import main
-from fkp.detect import (
-    Detections,
-    FaceDetector,
-    HaarFaceDetector,
-    detect_faces,
-    detect_keypoints,
-    make_detector,
-)
-from fkp.download import DownloadError
-from fkp.geometry import rotate_image
-from fkp.yunet import (
+from fkp.detect import detect_keypoints
+from fkp.detectors import Detections, FaceDetector, box_styles, detect_faces, detector_spec, make_detector
+from fkp.detectors.haar import HaarFaceDetector
+from fkp.detectors.yunet import (
     MODELS_DIR_ENV,
     YUNET_FILE,
     ModelFileError,
@@ -34,6 +27,8 @@ from fkp.yunet import (
     download_yunet,
     find_yunet,
 )
+from fkp.download import DownloadError
+from fkp.geometry import rotate_image
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,8 @@ def no_models(monkeypatch, tmp_path) -> Path:
 
 
 def test_yunet_finds_the_astronaut_with_score_and_style(yunet: YuNetFaceDetector) -> None:
-    assert isinstance(yunet, FaceDetector) and yunet.box_style is YUNET and HaarFaceDetector.box_style is HAAR
+    assert isinstance(yunet, FaceDetector) and detector_spec("yunet").box_style is YUNET
+    assert box_styles() == {"yunet": YUNET, "haar": HAAR}  # what the training crops draw from
     found = yunet.detect_faces(samples.astronaut())
     assert isinstance(found, Detections) and len(found) == 1
     x, y, w, h = found.boxes[0]
@@ -139,7 +135,7 @@ def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(
     no_models: Path, monkeypatch, tmp_path, capfd, mean_shape_model
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(fkp.detect, "default_model", lambda: mean_shape_model())
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: mean_shape_model())
     assert main(["detect", "--detector", "yunet"]) == 1
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and str(no_models / YUNET_FILE) in err[0] and "fkp models download" in err[0]
@@ -172,7 +168,7 @@ def test_download_with_a_wrong_checksum_leaves_nothing(http_dir, tmp_path) -> No
     dest = tmp_path / "models"
     with pytest.raises(ModelFileError, match="wrong sha256"):
         download_yunet(url, dest, progress=False)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()  # nor the folder it made
 
 
 def test_an_interrupted_download_leaves_nothing(tmp_path) -> None:
@@ -193,7 +189,7 @@ def test_an_interrupted_download_leaves_nothing(tmp_path) -> None:
         download_yunet(f"http://127.0.0.1:{listener.getsockname()[1]}/{YUNET_FILE}", dest, progress=False)
     thread.join(5)
     listener.close()
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()  # nor the folder it made
 
 
 def test_cli_download_without_network_says_so(dead_url: str, tmp_path, capfd) -> None:
@@ -201,7 +197,7 @@ def test_cli_download_without_network_says_so(dead_url: str, tmp_path, capfd) ->
     assert main(["models", "download", "--dir", str(dest), "--url", dead_url]) == 1
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip() and "%" not in line]
     assert len(err) == 1 and "no network?" in err[0]
-    assert not dest.exists() or list(dest.iterdir()) == []
+    assert not dest.exists()  # nothing left behind, not even the folder
 
 
 def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsys) -> None:
@@ -211,6 +207,25 @@ def test_cli_download_into_the_user_cache(http_dir, monkeypatch, tmp_path, capsy
     assert find_yunet() == tmp_path / "xdg" / "fkp" / "models" / YUNET_FILE
     assert main(["models", "download", "--url", url]) == 1  # not YuNet's bytes: refused, nothing kept
     assert not find_yunet().exists()
+    assert not (tmp_path / "xdg").exists()  # not even the cache folders it made
+
+
+def test_cli_download_into_a_read_only_folder_names_it(http_dir, tmp_path, capfd) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    url, _ = _served(http_dir, b"bytes")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["models", "download", "--dir", str(locked / "models"), "--url", url]) == 1
+    finally:
+        locked.chmod(0o700)
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and str(locked / "models") in err[0] and "Permission denied" in err[0]
+    assert list(locked.iterdir()) == []
 
 
 def test_turned_copies_find_a_face_rolled_by_60_deg(models_dir: Path) -> None:
@@ -227,3 +242,13 @@ def test_turned_copies_find_a_face_rolled_by_60_deg(models_dir: Path) -> None:
         np.testing.assert_allclose(box[:2] + box[2:] / 2, moved_centre, atol=0.15 * upright[2])
         np.testing.assert_allclose(box[2:], upright[2:], rtol=0.2)  # its sides along the face's axes
         assert abs(found.angles[0] - degrees) < 20  # the copy's turn plus what the eyes say
+
+
+def test_cli_download_under_a_file_names_the_folder(http_dir, tmp_path, capfd) -> None:
+    url, _ = _served(http_dir, b"bytes")
+    (tmp_path / "notes.txt").write_text("mine")
+    folder = tmp_path / "notes.txt" / "models"
+    assert main(["models", "download", "--dir", str(folder), "--url", url]) == 1
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"fkp models: error: {folder}: cannot write")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

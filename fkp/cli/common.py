@@ -5,7 +5,7 @@ both make. Each sub-command lives in its own module of :mod:`fkp.cli` and import
 from __future__ import annotations
 
 import argparse
-import copy
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -79,11 +79,21 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def scale_factor_arg(text: str) -> float:
-    """argparse type: a number above 1 (the Haar pyramid step)."""
+def finite_float(text: str) -> float:
+    """argparse type: any number but NaN and infinity."""
     value = float(text)
-    if not value > 1:
-        raise argparse.ArgumentTypeError(f"must be above 1, got {text}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def scale_factor_arg(text: str) -> float:
+    """argparse type: the Haar pyramid step, at least :data:`fkp.detectors.haar.MIN_SCALE_FACTOR`."""
+    from fkp.detectors.haar import MIN_SCALE_FACTOR
+
+    value = float(text)
+    if not value >= MIN_SCALE_FACTOR:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SCALE_FACTOR}, got {text}")
     return value
 
 
@@ -103,22 +113,25 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     """Model and detector options shared by ``fkp detect``, ``fkp video`` (and ``fkp filter``)."""
     parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
     add_passes_option(parser)
-    parser.add_argument(
-        "--detector",
-        choices=("auto", "yunet", "haar"),
-        default="auto",
-        help="face detector: YuNet (its file from 'fkp models download'), the Haar cascade, or auto: "
-        "YuNet when its file is found, else Haar (default auto)",
-    )
+    from fkp.detectors.registry import AUTO, detector_choices, detector_help
+    from fkp.detectors.yunet import ROTATIONS
+
+    turns = " and ".join(f"{degrees:g}" for degrees in ROTATIONS)
+
+    parser.add_argument("--detector", choices=detector_choices(), default=AUTO, help=detector_help())
     parser.add_argument(
         "--no-rotations",
         action="store_true",
-        help="YuNet searches the image only, not also copies turned by -40 and 40 degrees: about three "
-        "times faster, but finds fewer faces rolled beyond 30 degrees",
+        help=f"YuNet searches the image only, not also copies turned by {turns} degrees: faster, "
+        "but finds fewer strongly rolled faces (benchmarks/detectors.py measures both)",
     )
     group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
     group.add_argument(
-        "--scale-factor", type=scale_factor_arg, default=1.1, metavar="F", help="pyramid step, above 1 (default 1.1)"
+        "--scale-factor",
+        type=scale_factor_arg,
+        default=1.1,
+        metavar="F",
+        help="pyramid step, at least 1.01 (default 1.1)",
     )
     group.add_argument(
         "--min-neighbors",
@@ -158,13 +171,12 @@ def add_video_options(parser: argparse.ArgumentParser, also_photos: bool = False
 
 
 def build_detector(args: argparse.Namespace) -> Any:
-    """The face detector that ``--detector`` and the Haar options ask for (:func:`fkp.detect.make_detector`).
+    """The face detector that ``--detector`` and the detector options ask for (:func:`fkp.detectors.make_detector`).
 
     ``auto`` without YuNet's file prints one line naming ``fkp models download``; ``yunet`` without
     it is a one-line error (exit code 1).
     """
-    from fkp.detect import make_detector
-    from fkp.yunet import ModelFileError
+    from fkp.detectors import DetectorUnavailableError, make_detector
 
     try:
         return make_detector(
@@ -175,19 +187,17 @@ def build_detector(args: argparse.Namespace) -> Any:
             min_neighbors=args.min_neighbors,
             min_size=args.min_size,
         )
-    except ModelFileError as error:
+    except DetectorUnavailableError as error:
         raise CommandError(str(error)) from None
 
 
 def load_model_for(args: argparse.Namespace) -> Any:
     """Load ``--model PATH`` or the shipped model, with ``--passes``; a missing or broken model is a one-line error."""
-    from fkp.detect import default_model
     from fkp.predict import KeypointModel, WeightsError, load_model
 
     try:
-        model = default_model() if args.model is None else load_model(args.model)
+        model = load_model(args.model)
         if isinstance(model, KeypointModel) and args.passes > 1:
-            model = copy.copy(model)  # the shipped model is shared: leave its passes alone
             model.refine = args.passes - 1
         return model
     except WeightsError as error:  # its one line names the file

@@ -171,7 +171,7 @@ def _progress(jobs: list[_Job], show: bool) -> Iterator[_Job]:
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``fkp detect``."""
     from fkp.annotate import draw_faces
-    from fkp.detect import detect_keypoints
+    from fkp.detect import Landmarker
     from fkp.utils import set_seed
 
     set_seed(0)
@@ -187,7 +187,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if draw and jobs:
         _assign_outputs(jobs, args, single)
     sample = sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
-    detector = None  # built at the first readable image: no detector note for inputs that fail to read
+    landmarker = None  # its detector is built at the first readable image: no detector note for unreadable inputs
     model = load_model_for(args) if jobs else None
     conventions = tuple(getattr(model, "conventions", ())) if model is not None else ()
     if args.labels is not None and args.labels not in conventions:
@@ -204,9 +204,9 @@ def run_detect(args: argparse.Namespace) -> int:
         except ImageReadError as error:
             _record_error(report, job.name, error.reason)
             continue
-        if detector is None:
-            detector = build_detector(args)
-        faces = detect_keypoints(image, detector=detector, model=model, labels=args.labels)
+        if landmarker is None:
+            landmarker = Landmarker(build_detector(args), model, labels=args.labels)
+        faces = landmarker(image)
         report.faces += len(faces)
         report.images.append(
             {

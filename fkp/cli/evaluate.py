@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from fkp.cli.common import CommandError, UsageError, add_passes_option
+from fkp.cli.common import CommandError, UsageError, add_passes_option, finite_float
 from fkp.outputs import check_output
 from fkp.utils import atomic_write_bytes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fkp evaluate``."""
+    from fkp.detectors import detector_names  # fkp.evaluate.box_sources, without importing torch for --help
+
     parser = subparsers.add_parser(
         "evaluate",
         help="score a model on a labelled split",
@@ -21,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--split", choices=("test", "training"), default="test")
     parser.add_argument(
-        "--boxes", choices=("gt", "haar", "yunet"), default="gt", help="ground-truth, Haar or YuNet detector boxes"
+        "--boxes",
+        choices=("gt", *detector_names()),
+        default="gt",
+        help="gt: the tight box of the labelled points (default), or a face detector's boxes",
     )
     parser.add_argument("--backend", choices=("torch", "onnx", "auto"), default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
@@ -33,7 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="'udacity' (the default: $FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then ./data/faces-300w) or a folder",
     )
     parser.add_argument(
-        "--rotation", type=float, default=0.0, metavar="DEG", help="turn every photo by DEG degrees first (clockwise)"
+        "--rotation",
+        type=finite_float,
+        default=0.0,
+        metavar="DEG",
+        help="turn every photo by DEG degrees first (clockwise)",
     )
     add_passes_option(parser)
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
@@ -45,9 +54,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from fkp.data import DataNotFoundError
+    from fkp.detectors import DetectorUnavailableError
     from fkp.evaluate import evaluate
     from fkp.predict import WeightsError, default_weights_path, load_model
-    from fkp.yunet import ModelFileError
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
@@ -60,7 +69,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         model = load_model(args.model, backend=args.backend, threads=args.threads)
         model.refine = args.passes - 1
         result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
-    except (WeightsError, DataNotFoundError, ModelFileError) as error:
+    except (WeightsError, DataNotFoundError, DetectorUnavailableError) as error:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
     report = {"model": args.model or "default", "backend": model.backend, "passes": args.passes, **result.as_dict()}

@@ -1,7 +1,8 @@
 """``fkp models download``: fetch the YuNet face detector file into the user cache.
 
 Exit codes: 0 the file is in place (downloaded, or an intact copy was already there), 1 it could
-not be downloaded or its checksum was wrong (one line on stderr; nothing is left behind).
+not be downloaded, its checksum was wrong or its folder cannot be written (one line on stderr that
+names the URL or the folder; nothing is left behind, not even a folder the run created).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fkp.cli.common import CommandError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fkp models`` with its ``download`` action."""
-    from fkp.yunet import MODELS_DIR_ENV, YUNET_FILE, YUNET_URL
+    from fkp.detectors.yunet import MODELS_DIR_ENV, YUNET_FILE, YUNET_URL
 
     parser = subparsers.add_parser(
         "models",
@@ -37,16 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _download(args: argparse.Namespace) -> int:
+    from fkp.detectors.yunet import ModelFileError, download_yunet, models_cache_dir
     from fkp.download import DownloadError
-    from fkp.yunet import ModelFileError, download_yunet
 
+    folder = models_cache_dir() if args.dir is None else args.dir
     try:
-        path = download_yunet(args.url, args.dir, progress=True)
+        path = download_yunet(args.url, folder, progress=True)
     except DownloadError as error:
         raise CommandError(f"cannot download the face detector (no network?): {error}") from None
     except ModelFileError as error:
         raise CommandError(str(error)) from None
     except OSError as error:
-        raise CommandError(f"cannot write the face detector file: {error.strerror or error}") from None
+        raise CommandError(f"{folder}: cannot write the face detector file ({error.strerror or error})") from None
     print(f"YuNet face detector in {path}")
     return 0

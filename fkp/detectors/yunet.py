@@ -6,9 +6,8 @@ honoured), and checks its sha256. ``$FKP_MODELS_DIR`` names a folder that
 already holds it (looked in first). :class:`YuNetFaceDetector` runs it with ``cv2.FaceDetectorYN``.
 
 YuNet also gives five points per face (the eyes, the nose tip, the mouth corners); the roll of
-the eye line is handed to the keypoint model. Measured on the YouTube test faces turned in the
-image plane, the eye points follow only part of the roll (median error 1 deg upright, -10 deg at
-15 deg, -22 deg at 30 deg), so the model still checks the roll itself (:meth:`fkp.predict.KeypointModel.predict`).
+the eye line is handed to the keypoint model. Those eye points follow only part of a face's roll,
+so the model still checks the roll itself (:meth:`fkp.predict.KeypointModel.predict`).
 """
 
 from __future__ import annotations
@@ -19,16 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fkp.boxes import merge_overlapping
-from fkp.calibration import YUNET, BoxStyle
-from fkp.detect import Detections
+from fkp.boxes import left_to_right, merge_overlapping, shrink_to_max_side
+from fkp.detectors.base import Detections, DetectorUnavailableError
 from fkp.geometry import apply_affine, invert_affine, roll_degrees, rotate_image
 from fkp.images import to_rgb8
 from fkp.utils import atomic_output
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
-YUNET_SIZE = 232_589
 YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/" + YUNET_FILE
 """The OpenCV Model Zoo's copy (Git LFS; GitHub redirects to the file's bytes)."""
 MODELS_DIR_ENV = "FKP_MODELS_DIR"
@@ -41,7 +38,7 @@ GET_YUNET_HINT = "get it with: fkp models download (or set FKP_MODELS_DIR to a f
 _UNIT = np.array([[0, 0], [1, 0], [0, 1]], np.float32)  # three points that fix an affine map
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(DetectorUnavailableError):
     """The detector's model file is missing, corrupt or cannot be loaded; the message names it."""
 
 
@@ -88,7 +85,8 @@ def download_yunet(
     """Download the YuNet file into ``dest`` (default :func:`models_cache_dir`) and check its sha256.
 
     The bytes go to a temporary file in ``dest`` that is renamed only once the checksum matches, so a
-    failed, interrupted or wrong download leaves nothing behind. An intact copy already there is kept.
+    failed, interrupted or wrong download leaves nothing behind: neither a file nor a folder it
+    created. An intact copy already there is kept.
 
     Args:
         url: where to download from (any URL urllib opens).
@@ -102,6 +100,7 @@ def download_yunet(
     Raises:
         fkp.download.DownloadError: the URL could not be read (no network, HTTP error, cut connection).
         ModelFileError: the download's checksum is wrong.
+        OSError: ``dest`` cannot be created or written.
     """
     from fkp.download import Source, _fetch
 
@@ -109,16 +108,27 @@ def download_yunet(
     target = folder / YUNET_FILE
     if target.is_file() and _sha256(target) == sha256:
         return target
-    with atomic_output(target) as tmp:
-        _fetch(Source(url), tmp, progress)
-        digest = _sha256(tmp)
-        if digest != sha256:
-            raise ModelFileError(f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written")
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]  # deepest first
+    try:
+        with atomic_output(target) as tmp:
+            _fetch(Source(url), tmp, progress)
+            digest = _sha256(tmp)
+            if digest != sha256:
+                raise ModelFileError(
+                    f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written"
+                )
+    except BaseException:
+        for parent in created:  # the folders this call made, now empty again
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        raise
     return target
 
 
 class YuNetFaceDetector:
-    """YuNet (``cv2.FaceDetectorYN``) as a :class:`fkp.detect.FaceDetector`, with scores and roll.
+    """YuNet (``cv2.FaceDetectorYN``) as a :class:`~fkp.detectors.base.FaceDetector`, with scores and roll.
 
     YuNet is trained for faces of about 10 to 300 pixels, so a photo whose longer side is above
     ``max_side`` is searched on a scaled-down copy and the boxes are scaled back.
@@ -130,18 +140,14 @@ class YuNetFaceDetector:
         max_side: longer side of the copy YuNet runs on.
         min_size: smallest face side kept, in pixels of the input image.
         rotations: also search copies of the image turned by these angles (degrees, clockwise on
-            screen), for faces rolled further than YuNet finds on its own (98% found at 30 deg, 81%
-            at 45, 62% at 60 on the YouTube test faces); the default :data:`ROTATIONS`, (-40, 40),
-            finds 100% up to 60 deg at about three times the time (``benchmarks/detectors.py``);
-            ``()`` searches the image only. A face found on a turned copy gets its box centre mapped back, its width and
-            height along its own axes, and the roll of the copy added to its own.
+            screen), for faces rolled further than YuNet finds on its own; the default
+            :data:`ROTATIONS` costs a YuNet pass per copy (``benchmarks/detectors.py`` measures
+            both); ``()`` searches the image only. A face found on a turned copy gets its box centre
+            mapped back, its width and height along its own axes, and the roll of the copy added to its own.
 
     Raises:
         ModelFileError: the model file is missing, corrupt or cannot be loaded.
     """
-
-    box_style: BoxStyle = YUNET
-    """How YuNet's boxes relate to the tight box of the 68 points (:mod:`fkp.calibration`)."""
 
     def __init__(
         self,
@@ -183,7 +189,7 @@ class YuNetFaceDetector:
             image: (H, W, 3) uint8 RGB (other layouts go through :func:`fkp.images.to_rgb8`).
 
         Returns:
-            :class:`fkp.detect.Detections` in pixels of ``image``, left to right; ``scores`` are
+            :class:`~fkp.detectors.base.Detections` in pixels of ``image``, left to right; ``scores`` are
             YuNet's (0-1), ``angles`` the roll of the line from the subject's right eye to the left
             (:func:`fkp.geometry.roll_degrees`).
         """
@@ -204,18 +210,12 @@ class YuNetFaceDetector:
             angles.append((more.angles - degrees + 180.0) % 360.0 - 180.0)
         all_boxes, all_scores, all_angles = np.concatenate(boxes), np.concatenate(scores), np.concatenate(angles)
         kept = merge_overlapping(all_boxes, all_scores, overlap=0.5)
-        kept = kept[np.lexsort((all_boxes[kept, 1], all_boxes[kept, 0]))]
+        kept = kept[left_to_right(all_boxes[kept])]
         return Detections(all_boxes[kept], all_scores[kept], all_angles[kept])
 
     def _detect_upright(self, image: np.ndarray) -> Detections:
         """One YuNet pass on (H, W, 3) uint8 RGB ``image``, scaled down if big."""
-        height, width = image.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if scale < 1.0:
-            bgr = cv2.resize(
-                bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
-            )
+        bgr, scale = shrink_to_max_side(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.max_side)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
@@ -227,7 +227,7 @@ class YuNetFaceDetector:
         rows = rows[np.minimum(rows[:, 2], rows[:, 3]) >= self.min_size]
         # YuNet's points, as seen in the image: the first eye is on the image's left (the subject's right)
         angles = roll_degrees(rows[:, 4:6], rows[:, 6:8]).astype(np.float32)
-        order = np.lexsort((rows[:, 1], rows[:, 0]))
+        order = left_to_right(rows[:, :4])
         return Detections(rows[order, :4], rows[order, 14], angles[order])
 
     def detect(self, image: np.ndarray) -> np.ndarray:
