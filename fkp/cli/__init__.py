@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from fkp.cli import data, detect, evaluate, export, filter, models, train, video
-from fkp.cli.common import CommandError, SubcommandParser, UsageError
+from fkp.cli.common import CommandError, OneLineParser, SubcommandParser, UsageError
 
 SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
@@ -26,7 +26,7 @@ SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fkp`` argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="fkp", description="68-point facial keypoint detection.")
+    parser = OneLineParser(prog="fkp", description="68-point facial keypoint detection.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=SubcommandParser)
     for module in SUBCOMMANDS:
         module.register(subparsers)
