@@ -247,21 +247,6 @@ def check_distinct(outputs: Sequence[Output | None]) -> None:
         seen[key] = output
 
 
-def check_output(
-    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), what: str = "output"
-) -> Path:
-    """Check that a file may be *replaced* at ``path`` (a run's own file, e.g. a training run's):
-    :func:`plan_output` with ``overwrite=True``, for a path that must be a regular file.
-
-    Raises:
-        as :func:`plan_output`; standard output, devices and FIFOs are refused (exit code 2).
-    """
-    output = plan_output(path, inputs, what, overwrite=True)
-    if output.path is None or output.device:
-        raise OutputConflictError(f"{what} {path} must be a file here")
-    return Path(path)
-
-
 def check_folder(folder: str | os.PathLike[str], what: str = "output folder") -> Path:
     """Check that files can be created in ``folder`` (made if missing) before any work is done;
     stale temporaries of killed runs in it are removed.

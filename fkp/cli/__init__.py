@@ -5,10 +5,12 @@ Each sub-command lives in its own module (``fkp/cli/detect.py`` for ``fkp detect
 ``register(subparsers)`` function that adds its parser and sets ``handler``; what several of them
 share is in :mod:`fkp.cli.common`. Handlers return an exit code; they raise
 :class:`~fkp.cli.common.CommandError` for a failure the user can fix, which :func:`main` prints as
-one line on stderr (exit code 1). Bad arguments exit with code 2 (argparse's convention), as do
-:class:`~fkp.cli.common.UsageError` and an output that would replace an input
-(:class:`fkp.outputs.OutputConflictError`). An unwritable output (:class:`fkp.outputs.OutputError`)
-or any other file-system error is one line with exit code 1; Ctrl-C exits with 130.
+one line on stderr (exit code 1). Bad arguments exit with code 2 in one line with a ``--help`` hint
+(:class:`~fkp.cli.common.OneLineParser`), as do :class:`~fkp.cli.common.UsageError` and an output
+that the output rule of :mod:`fkp.outputs` refuses (:class:`fkp.outputs.OutputConflictError`: an
+input, an existing file without ``--overwrite``, two outputs on one place, a socket, ...). An
+unwritable output (:class:`fkp.outputs.OutputError`) or any other file-system error is one line with
+exit code 1; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations

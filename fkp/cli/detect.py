@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (also when no face is found), 1 an input could not be read (the other inputs
 are still processed; each bad one is named on one stderr line) or the output could not be written,
-2 bad arguments.
+2 bad arguments or an output that :mod:`fkp.outputs`' rule refuses (an existing file without
+``--overwrite``, an input, two outputs on one place).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Find every face and its 68 keypoints on images or folders of images; draw them and/or write "
             "them as JSON. With no PATH, runs on a bundled sample photo and writes fkp_demo.png. "
             "Exit code 0 on success (also when no face is found), 1 when an input cannot be read "
-            "(the others are still processed and each bad one is named on stderr), 2 for bad arguments."
+            "(the others are still processed and each bad one is named on stderr), 2 for bad arguments "
+            "or an output that exists (without --overwrite) or is an input."
         ),
     )
     detect.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images (not recursive)")
