@@ -201,14 +201,16 @@ def plan_output(
         The planned :class:`Output`.
 
     Raises:
-        OutputConflictError: the output is an input, exists (without ``overwrite``) or is a
-            folder, block device or socket (exit code 2).
+        OutputConflictError: the output is an input, exists (without ``overwrite``), is a
+            folder (or a name ending in ``/``), a block device or a socket (exit code 2).
         OutputError: its folder is a file or not writable, or a name in it or the whole path is
             too long (exit code 1).
     """
     shown = os.fspath(path)
     if shown in STDOUT_NAMES:
         return Output(shown, None)
+    if shown.endswith(("/", os.sep)):
+        raise OutputConflictError(f"{what} {shown} names a folder (it ends in /): give a file name")
     target = Path(shown)
     for source in inputs:
         if source is not None and same_file(target, source):

@@ -121,6 +121,8 @@ CASES: list[tuple[list[str], int, str, Callable[[Path], None], bool]] = [
     (["detect", "a.jpg", "-o", "photos", "--json", "photos"], 2, "is a folder, not a file", NOTHING, False),
     (["detect", "a.jpg", "-o", "blockdev", "--overwrite"], 2, "is a block device, not a file", _block_device, True),
     (["detect", "a.jpg", "-o", "fifo"], 1, "a FIFO with no reader", NOTHING, False),
+    (["export", "--onnx", "newdir/"], 2, "names a folder (it ends in /)", NOTHING, False),
+    (["detect", "a.jpg", "--json", "newdir/"], 2, "names a folder (it ends in /)", NOTHING, False),
     (["video", "clip.mp4", "-o", "-"], 2, "a video is written to a file", NOTHING, False),
     (["video", "clip.mp4", "-o", "fifo"], 2, "a video is written to a file", NOTHING, False),
     # misleading words, and usage errors that exited 1 or were ignored

@@ -26,7 +26,7 @@ SECTION = """## Exit codes and outputs
 
 - 0: success, also when no face is found.
 - 1: a failure, told in one line on stderr: an unreadable input (the other inputs are still processed, and each bad one is named), an output that cannot be written (its folder is a file or read-only, the disk is full, a FIFO with no reader), a missing or damaged data set, model or checkpoint.
-- 2: bad arguments, one line on stderr with a `--help` hint; also any output the rule below refuses.
+- 2: bad arguments or settings, one line on stderr (a malformed command line ends with a `--help` hint); also any output the rule below refuses.
 - 130: interrupted with Ctrl-C (`fkp train` first saves a checkpoint that `--resume` continues from exactly).
 
 One rule for every output of every command (`-o`, `--json`, `--onnx`, `--out-dir`, a folder of drawings, a video): an existing file is replaced only with `--overwrite`, and never when it is one of the command's inputs (through a link, `./` or another letter case); two outputs of one command on one path are refused; `-` (or `/dev/stdout`) means standard output; a character device such as `/dev/null` or a FIFO is written through, a symbolic link writes its target, and neither is ever replaced by a file; a name ending in `/` is a folder. A file appears whole or not at all: it is written aside and then takes its name, which it claims only if no other run took it meanwhile (that run's file is kept and named in one line); temporaries that a killed run left (`.NAME.XXXXXXXX.tmp.EXT`) are removed by the next run writing there.
