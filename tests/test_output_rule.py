@@ -61,6 +61,9 @@ def test_dash_and_dev_stdout_write_the_image_to_stdout(workdir, capfdbinary):
         captured = capfdbinary.readouterr()
         assert captured.out.startswith(JPEG) is False and captured.out.startswith(PNG)  # no ending: PNG
         assert b"wrote standard output" in captured.err  # the summary goes to stderr
+    assert _run(["filter", "a.jpg", "--filter", "blur", "-o", "-"]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out.startswith(PNG) and b"wrote standard output" in captured.err
     assert not (workdir / "-").exists()
     assert os.path.islink("/dev/stdout") or not ROOT  # the link was written through, not replaced
 

@@ -44,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (UsageError, OutputConflictError) as error:
-        print(f"fkp {args.command}: error: {error}", file=sys.stderr)
+        print(f"fkp {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except (CommandError, OutputError) as error:
-        print(f"fkp {args.command}: error: {error}", file=sys.stderr)
+        print(f"fkp {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except OSError as error:  # a file-system failure no handler foresaw: still one line
         where = f"{_short(error.filename)}: " if error.filename else ""
@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fkp {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(error: Exception) -> str:
+    """An error's message on one line (a library's multi-line text joined with spaces)."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def _short(name: object, limit: int = 120) -> str:
