@@ -22,7 +22,7 @@ DEMO = Path(__file__).resolve().parents[1] / "docs" / "demo.png"
 
 def make_demo(out: Path = DEMO) -> int:
     """Write the demo image to ``out`` with ``fkp detect``; returns its exit code."""
-    return main(["detect", "--detector", "yunet", "-o", str(out)])
+    return main(["detect", "--detector", "yunet", "-o", str(out), "--overwrite"])
 
 
 if __name__ == "__main__":

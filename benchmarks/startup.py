@@ -100,7 +100,7 @@ def main() -> None:
         from fkp.samples import astronaut  # from this (course) environment's scikit-image
 
         cv2.imwrite(str(photo), cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
-        command = [fkp, "detect", str(photo), "-o", str(work / "out.png")]
+        command = [fkp, "detect", str(photo), "-o", str(work / "out.png"), "--overwrite"]
         measure_run(command, work)  # warm-up: the disk cache, not fkp
         runs = [measure_run(command, work) for _ in range(args.runs)]
         seconds, rss = zip(*runs)

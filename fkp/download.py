@@ -254,6 +254,8 @@ def _verify(
     root: Path, checksums: Mapping[str, str], progress: bool, label: str, pixels: Mapping[str, str] | None = None
 ) -> VerifyReport:
     pixels = shipped_pixel_checksums() if pixels is None else pixels
+    if root.exists() and not root.is_dir():
+        raise MissingDataError(f"{label} is a file, not a folder: give the data folder ({GET_DATA_HINT})")
     if not root.is_dir():
         raise MissingDataError(f"{label} does not exist: {GET_DATA_HINT}")
     names: dict[str, list[str]] = {}
@@ -277,10 +279,18 @@ def _verify(
         disable=not progress,
         mininterval=PROGRESS_MININTERVAL_S,
     ) as bar:
+        damaged: list[ImageError] = []
         for split, split_names in names.items():
             for name in split_names:
-                _check_image(root / split / name, f"{label}: {split}/{name}", pixels.get(f"{split}/{name}"))
+                try:
+                    _check_image(root / split / name, f"{split}/{name}", pixels.get(f"{split}/{name}"))
+                except ImageError as error:
+                    damaged.append(error)
                 bar.update()
+    if len(damaged) == 1:
+        raise ImageError(f"{label}: {damaged[0]}")
+    if damaged:
+        raise ImageError(f"{label}: {len(damaged)} damaged images: {'; '.join(map(str, damaged))}")
     unlabelled = {split: _count_other_images(root / split, set(split_names)) for split, split_names in names.items()}
     return VerifyReport(root, {split: len(split_names) for split, split_names in names.items()}, unlabelled)
 

@@ -12,12 +12,16 @@ none for RGBA. A file that cannot be decoded raises :class:`ImageReadError`, who
 file; the command line prints it as one line.
 
 Memory is bounded: the width and height are read from the file's header and an image of more than
-:data:`MAX_IMAGE_PIXELS` pixels is refused *before* it is decoded, whatever the decoder.
+:data:`MAX_IMAGE_PIXELS` pixels is refused *before* it is decoded, whatever the decoder. Decoding takes
+about 14 bytes per pixel at its peak (14 MB per megapixel; the whole image is decoded, at full
+size, whatever the caller needs). Inputs that are not regular files (devices such as ``/dev/zero``,
+FIFOs, sockets) are refused without being opened.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fkp.utils import describe_file_type
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm"}
@@ -35,7 +41,9 @@ whatever its name."""
 
 MAX_IMAGE_PIXELS = 100_000_000
 """The largest image fkp decodes: 100 megapixels (e.g. 12000 x 8000; a 108-megapixel phone photo is
-refused). Decoding one takes about 0.3 GB as RGB, a few times that while it is processed."""
+refused). Memory while decoding: about 14 bytes per pixel at its peak (14 MB per megapixel: Pillow's
+own buffer, the array, and the RGB copy returned), so about 1.4 GB for a 100-megapixel image; the
+decoded result itself is 3 bytes per pixel (0.3 GB)."""
 
 
 class ImageReadError(ValueError):
@@ -188,8 +196,11 @@ def _decode(path: str | os.PathLike[str], exif_transpose: bool) -> np.ndarray:
     try:
         if not path.exists():
             raise ImageReadError(path, "no such file")
-        if path.is_dir():
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
             raise ImageReadError(path, "is a folder, not an image file")
+        if not stat.S_ISREG(mode):  # never opened: a device or FIFO could block or never end
+            raise ImageReadError(path, f"not a regular file ({describe_file_type(mode)})")
         if path.stat().st_size == 0:
             raise ImageReadError(path, "empty file")
     except OSError as error:  # a name or path too long, a folder that cannot be entered

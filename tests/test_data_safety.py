@@ -104,3 +104,16 @@ def test_shipped_pixel_checksums_fit_the_shared_copy(data_dir: Path, tmp_path: P
     rgb[rgb.shape[0] // 2, rgb.shape[1] // 2] ^= np.uint8(1)
     cv2.imwrite(str(changed), rgb)
     assert pixel_digest(changed) != shipped[names[0]]
+
+
+def test_verify_names_every_damaged_image_and_a_file_is_not_a_folder(placed) -> None:
+    dest, checksums, pixels = placed
+    (dest / "training" / "Bo_Chen_10.jpg").write_bytes(b"not an image")
+    (dest / "test" / "Di_Ek_3.jpg").unlink()
+    with pytest.raises(ImageError) as raised:
+        verify(dest, checksums, progress=False, pixel_checksums=pixels)
+    message = str(raised.value)
+    assert "2 damaged images" in message and "\n" not in message
+    assert "training/Bo_Chen_10.jpg cannot be decoded" in message and "test/Di_Ek_3.jpg is missing" in message
+    with pytest.raises(fkp.download.MissingDataError, match="is a file, not a folder"):
+        verify(dest / "training_frames_keypoints.csv", checksums, progress=False)

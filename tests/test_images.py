@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import cv2
@@ -225,3 +227,12 @@ def test_unreadable_files_give_one_line_errors_everywhere(tmp_path: Path) -> Non
         with pytest.raises(ImageReadError) as error:
             read(bad)
         assert str(error.value).startswith(str(bad)) and "\n" not in str(error.value)
+
+
+def test_devices_and_fifos_are_not_regular_files(tmp_path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for path, kind in (("/dev/zero", "a character device"), ("/dev/urandom", "a character device")):
+        with pytest.raises(ImageReadError, match=re.escape(f"not a regular file ({kind})")):
+            load_image(path)
+    with pytest.raises(ImageReadError, match=re.escape("not a regular file (a FIFO")):
+        load_image(tmp_path / "fifo")  # refused without opening: no hang waiting for a writer

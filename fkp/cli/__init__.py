@@ -5,10 +5,12 @@ Each sub-command lives in its own module (``fkp/cli/detect.py`` for ``fkp detect
 ``register(subparsers)`` function that adds its parser and sets ``handler``; what several of them
 share is in :mod:`fkp.cli.common`. Handlers return an exit code; they raise
 :class:`~fkp.cli.common.CommandError` for a failure the user can fix, which :func:`main` prints as
-one line on stderr (exit code 1). Bad arguments exit with code 2 (argparse's convention), as do
-:class:`~fkp.cli.common.UsageError` and an output that would replace an input
-(:class:`fkp.outputs.OutputConflictError`). An unwritable output (:class:`fkp.outputs.OutputError`)
-or any other file-system error is one line with exit code 1; Ctrl-C exits with 130.
+one line on stderr (exit code 1). Bad arguments exit with code 2 in one line with a ``--help`` hint
+(:class:`~fkp.cli.common.OneLineParser`), as do :class:`~fkp.cli.common.UsageError` and an output
+that the output rule of :mod:`fkp.outputs` refuses (:class:`fkp.outputs.OutputConflictError`: an
+input, an existing file without ``--overwrite``, two outputs on one place, a socket, ...). An
+unwritable output (:class:`fkp.outputs.OutputError`) or any other file-system error is one line with
+exit code 1; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from fkp.cli import data, detect, evaluate, export, filter, models, train, video
-from fkp.cli.common import CommandError, SubcommandParser, UsageError
+from fkp.cli.common import CommandError, OneLineParser, SubcommandParser, UsageError
 
 SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
@@ -26,7 +28,7 @@ SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fkp`` argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="fkp", description="68-point facial keypoint detection.")
+    parser = OneLineParser(prog="fkp", description="68-point facial keypoint detection.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=SubcommandParser)
     for module in SUBCOMMANDS:
         module.register(subparsers)
@@ -42,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (UsageError, OutputConflictError) as error:
-        print(f"fkp {args.command}: error: {error}", file=sys.stderr)
+        print(f"fkp {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except (CommandError, OutputError) as error:
-        print(f"fkp {args.command}: error: {error}", file=sys.stderr)
+        print(f"fkp {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except OSError as error:  # a file-system failure no handler foresaw: still one line
         where = f"{_short(error.filename)}: " if error.filename else ""
@@ -54,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fkp {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(error: Exception) -> str:
+    """An error's message on one line (a library's multi-line text joined with spaces)."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def _short(name: object, limit: int = 120) -> str:

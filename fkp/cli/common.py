@@ -9,13 +9,12 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cv2
 import numpy as np
 
-from fkp.outputs import check_output
-from fkp.utils import atomic_write_bytes
+from fkp.outputs import STDOUT, Output, OutputError, names_folder, plan_output
 
 WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """Image endings a drawing is written as; any other output name gets a PNG."""
@@ -29,7 +28,15 @@ class UsageError(Exception):
     """Arguments that cannot work together or are out of range: one line on stderr, exit code 2."""
 
 
-class SubcommandParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, with a ``--help`` hint
+    (argparse prints its whole usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+class SubcommandParser(OneLineParser):
     """A sub-command's parser that can add options on first use (:meth:`add_options_later`), so that
     building the whole ``fkp`` parser imports nothing heavy: ``fkp train``'s options come from
     ``TrainConfig``, which imports torch, and ``fkp detect`` must start without it."""
@@ -207,18 +214,38 @@ def load_model_for(args: argparse.Namespace) -> Any:
         raise CommandError(f"cannot load {where}: {error}") from None
 
 
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    """Encode (H, W, 3) uint8 RGB by ``path``'s ending (PNG for an unknown one) and write it atomically;
-    a failure is a one-line :class:`CommandError`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``: replace existing output files (:mod:`fkp.outputs`' rule; inputs never)."""
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace output files that exist (inputs are never replaced)"
+    )
+
+
+def output_for(text: str | None, default: Path, inputs: list[Any], what: str, overwrite: bool) -> Output:
+    """Plan a single output (:func:`fkp.outputs.plan_output`): ``text`` as given, ``default`` without it,
+    and ``default``'s name inside ``text`` when ``text`` is a folder (existing, or ending in ``/``)."""
+    if text is None:
+        return plan_output(default, inputs, what="output", overwrite=overwrite)
+    if text != STDOUT and names_folder(text):
+        return plan_output(Path(text) / default.name, inputs, what=what, overwrite=overwrite)
+    return plan_output(text, inputs, what=what, overwrite=overwrite)
+
+
+def write_image(output: Output, rgb: np.ndarray) -> None:
+    """Encode (H, W, 3) uint8 RGB by the output's ending (PNG for an unknown one, and for standard
+    output) and write it by :mod:`fkp.outputs`' rule; a failure is a one-line :class:`CommandError`
+    (an output made meanwhile by another run: :class:`fkp.outputs.OutputConflictError`)."""
+    ending = Path(output.shown).suffix.lower() if output.path is None else output.path.suffix.lower()
+    suffix = ending if ending in WRITABLE_SUFFIXES else ".png"
     ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise CommandError(f"{path}: cannot encode the image as {suffix}")
+        raise CommandError(f"{output}: cannot encode the image as {suffix}")
     try:
-        atomic_write_bytes(path, encoded.tobytes())
-    except OSError as error:
-        raise CommandError(f"{path}: cannot write ({error.strerror or error})") from None
+        output.write_bytes(encoded.tobytes())
+    except OutputError as error:
+        if type(error) is not OutputError:
+            raise
+        raise CommandError(str(error)) from None
 
 
 def sample_photo() -> np.ndarray:
@@ -234,13 +261,16 @@ def sample_photo() -> np.ndarray:
 
 def annotate_video_from_args(
     args: argparse.Namespace, path: str | None, label: str, render: Any = None
-) -> tuple[Any, Path]:
+) -> tuple[Any, Output]:
     """Run :func:`fkp.video.annotate_video` with the options that ``fkp video`` and ``fkp filter``
     share (``--camera``, ``-o``, ``--smoothing``, ``--max-frames``, detector and model options).
 
     Returns:
         The run's :class:`fkp.video.VideoStats` and the video written
-        (default ``STEM_LABEL.mp4``, or ``cameraN_LABEL.mp4``).
+        (default ``STEM_LABEL.mp4``, or ``cameraN_LABEL.mp4``), by :mod:`fkp.outputs`' rule.
+
+    Raises:
+        UsageError: ``-o`` is standard output, a device or a FIFO (a video is written to a file).
     """
     from fkp.smoothing import DEFAULT_SMOOTHING
     from fkp.video import VideoReadError, annotate_video
@@ -251,20 +281,22 @@ def annotate_video_from_args(
     else:
         source = str(path)
         default_output = Path(f"{Path(str(path)).stem}_{label}.mp4")
-    output = Path(args.output) if args.output else default_output
-    check_output(output, [] if path is None else [path], what="-o" if args.output else "output")
+    output = output_for(args.output, default_output, [path], "-o", args.overwrite)
+    if output.path is None or output.device:
+        raise UsageError(f"-o {output.shown}: a video is written to a file (.mp4 or .avi), not to {output}")
     try:
-        stats = annotate_video(
-            source,
-            output,
-            render=render,
-            detector=build_detector(args),
-            model=load_model_for(args),
-            smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
-            progress=True,
-            max_frames=args.max_frames,
-            detect_every=None if args.no_tracking else args.detect_every,
-        )
+        with output.staged() as staged:
+            stats = annotate_video(
+                source,
+                staged,
+                render=render,
+                detector=build_detector(args),
+                model=load_model_for(args),
+                smoothing=DEFAULT_SMOOTHING if args.smoothing is None else args.smoothing,
+                progress=True,
+                max_frames=args.max_frames,
+                detect_every=None if args.no_tracking else args.detect_every,
+            )
     except (VideoReadError, ValueError) as error:
         raise CommandError(str(error)) from None
     return stats, output

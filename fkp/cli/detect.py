@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (also when no face is found), 1 an input could not be read (the other inputs
 are still processed; each bad one is named on one stderr line) or the output could not be written,
-2 bad arguments.
+2 bad arguments or an output that :mod:`fkp.outputs`' rule refuses (an existing file without
+``--overwrite``, an input, two outputs on one place).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from fkp.cli.common import (
     CommandError,
     UsageError,
     add_detection_options,
+    add_overwrite_option,
     build_detector,
     load_model_for,
+    output_for,
     sample_photo,
     write_image,
 )
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
-from fkp.outputs import check_output, is_folder, plan_folder_outputs
-from fkp.utils import atomic_write_bytes
+from fkp.outputs import STDOUT, Output, OutputConflictError, check_distinct, plan_folder_outputs, plan_output
 
 DEMO_OUTPUT = Path("fkp_demo.png")
 """What ``fkp detect`` with no path writes: the astronaut sample with its keypoints."""
@@ -47,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Find every face and its 68 keypoints on images or folders of images; draw them and/or write "
             "them as JSON. With no PATH, runs on a bundled sample photo and writes fkp_demo.png. "
             "Exit code 0 on success (also when no face is found), 1 when an input cannot be read "
-            "(the others are still processed and each bad one is named on stderr), 2 for bad arguments."
+            "(the others are still processed and each bad one is named on stderr), 2 for bad arguments "
+            "or an output that exists (without --overwrite) or is an input."
         ),
     )
     detect.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images (not recursive)")
@@ -56,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         metavar="OUT",
         help=(
-            "annotated output: a file for one image, a folder for several "
-            f"(default: {DEMO_OUTPUT} for the sample, NAME_fkp.EXT for one image, {FOLDER_OUTPUT}/ for several)"
+            "annotated output: a file for one image ('-': stdout; a name ending in / is a folder), a folder "
+            f"for several (default: {DEMO_OUTPUT} for the sample, NAME_fkp.EXT for one image, {FOLDER_OUTPUT}/ "
+            "for several)"
         ),
     )
     detect.add_argument(
@@ -70,11 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="labelling convention of the keypoints, one of the model's: 300w (the shipped model's default) "
         "or udacity (the course data set's, as notebook 1 shows its labels)",
     )
-    detect.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="in a folder run, replace drawings that exist in the output folder (inputs are never replaced)",
-    )
+    add_overwrite_option(detect)
     add_detection_options(detect)
     detect.set_defaults(handler=run_detect)
 
@@ -85,7 +85,7 @@ class _Job:
 
     name: str  # as reported (path or sample name)
     path: Path | None  # None for the bundled sample
-    output: Path | None = None
+    output: Output | None = None
 
 
 @dataclass
@@ -130,27 +130,24 @@ def _output_name(path: Path) -> str:
 
 
 def _assign_outputs(jobs: list[_Job], args: argparse.Namespace, single: bool) -> None:
-    """Decide where each drawing goes: OUT as a file for one input, OUT/ as a folder for several."""
-    out = Path(args.output) if args.output else None
-    inputs = [job.path for job in jobs if job.path is not None]
+    """Decide where each drawing goes (:mod:`fkp.outputs`' rule): OUT as a file for one input (a folder
+    when it is one or ends in ``/``; ``-`` for stdout), OUT/ as a folder for several."""
+    inputs = [job.path for job in jobs]
     if single:
         job = jobs[0]
-        if out is not None and is_folder(out):
-            job.output = out / (DEMO_OUTPUT.name if job.path is None else _output_name(job.path))
-        elif out is not None:
-            job.output = out
-        else:
-            job.output = DEMO_OUTPUT if job.path is None else Path(_output_name(job.path))
-        check_output(job.output, inputs, what="-o" if out is not None else "output")
+        default = DEMO_OUTPUT if job.path is None else Path(_output_name(job.path))
+        job.output = output_for(args.output, default, inputs, "-o", args.overwrite)
         return
-    folder = out or FOLDER_OUTPUT
-    if folder.exists() and not folder.is_dir():
-        raise CommandError(f"{folder}: exists and is not a folder (several inputs need an output folder)")
+    if args.output == STDOUT:
+        raise UsageError("-o -: several inputs need an output folder, not standard output")
+    folder = Path(args.output) if args.output else FOLDER_OUTPUT
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"-o {folder}: exists and is not a folder (several inputs need an output folder)")
     if not folder.exists() and folder.suffix.lower() in WRITABLE_SUFFIXES:
         raise UsageError(f"-o {folder}: several inputs need an output folder, not an image file name")
     names = [_output_name(job.path) for job in jobs if job.path is not None]
-    for job, path in zip(jobs, plan_folder_outputs(folder, names, inputs, args.overwrite)):
-        job.output = path
+    for job, output in zip(jobs, plan_folder_outputs(folder, names, inputs, args.overwrite)):
+        job.output = output
 
 
 def _json_report(report: _Report, labels: str | None) -> str:
@@ -182,10 +179,14 @@ def run_detect(args: argparse.Namespace) -> int:
     else:
         jobs, single = [_Job(SAMPLE_NAME, None)], True
     draw = not args.no_draw
-    if args.json and args.json != "-":
-        check_output(args.json, [job.path for job in jobs if job.path is not None], what="--json")
+    if args.no_draw and args.output is not None:
+        raise UsageError(f"-o {args.output} with --no-draw: nothing would be drawn; drop one of them")
+    json_output = None
+    if args.json:
+        json_output = plan_output(args.json, [job.path for job in jobs], what="--json", overwrite=args.overwrite)
     if draw and jobs:
         _assign_outputs(jobs, args, single)
+    check_distinct([json_output] + [job.output for job in jobs])
     sample = sample_photo() if any(job.path is None for job in jobs) else None  # before any other message
     landmarker = None  # its detector is built at the first readable image: no detector note for unreadable inputs
     model = load_model_for(args) if jobs else None
@@ -194,8 +195,8 @@ def run_detect(args: argparse.Namespace) -> int:
         known = f"it answers in {', '.join(conventions)}" if conventions else "it does not name its convention"
         raise UsageError(f"--labels {args.labels}: the model has no head for it; {known}")
     labels = args.labels or (conventions[0] if conventions else None)
-    to_stdout = args.json == "-"
-    written: list[Path] = []
+    to_stdout = any(output is not None and output.to_stdout for output in [json_output] + [j.output for j in jobs])
+    written: list[Output] = []
     start = time.perf_counter()
     for job in _progress(jobs, show=len(jobs) > 1):
         try:
@@ -219,21 +220,14 @@ def run_detect(args: argparse.Namespace) -> int:
         if draw and job.output is not None:
             try:
                 write_image(job.output, draw_faces(image, faces))
-            except CommandError as error:  # the others are still processed, the JSON still written
+            except (CommandError, OutputConflictError) as error:  # the others go on, the JSON is still written
                 _record_error(report, job.name, str(error))
                 continue
             written.append(job.output)
     seconds = time.perf_counter() - start
 
-    if args.json:
-        payload = _json_report(report, labels)
-        if to_stdout:
-            print(payload)
-        else:
-            try:
-                atomic_write_bytes(args.json, (payload + "\n").encode())
-            except OSError as error:
-                raise CommandError(f"{args.json}: cannot write ({error.strerror or error})") from None
+    if json_output is not None:
+        json_output.write_bytes((_json_report(report, labels) + "\n").encode())
     summary = f"{len(report.images)} images, {report.faces} faces, {seconds:.1f} s"
     if report.errors:
         summary += f", {len(report.errors)} unreadable"
@@ -242,8 +236,8 @@ def run_detect(args: argparse.Namespace) -> int:
         if single:
             lines.append(f"wrote {written[0]}")
         else:
-            lines.append(f"wrote {len(written)} images to {written[0].parent}{os.sep}")
-    if args.json and not to_stdout:
-        lines.append(f"wrote {args.json}")
+            lines.append(f"wrote {len(written)} images to {Path(written[0].shown).parent}{os.sep}")
+    if json_output is not None and not json_output.to_stdout:
+        lines.append(f"wrote {json_output}")
     print("\n".join(lines), file=sys.stderr if to_stdout else sys.stdout)
     return 1 if report.errors else 0

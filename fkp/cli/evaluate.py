@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from fkp.cli.common import CommandError, UsageError, add_passes_option, finite_float
-from fkp.outputs import check_output
-from fkp.utils import atomic_write_bytes
+from fkp.cli.common import CommandError, UsageError, add_overwrite_option, add_passes_option, finite_float
+from fkp.outputs import plan_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_passes_option(parser)
     parser.add_argument("--json", dest="json_path", default="fkp_evaluation.json", help="where to write the report")
+    add_overwrite_option(parser)
     parser.set_defaults(handler=_evaluate)
 
 
@@ -60,9 +61,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    check_output(
-        args.json_path, [args.model or default_weights_path()], what="--json"
-    )  # before the evaluation, not after it
+    output = plan_output(  # before the evaluation, not after it
+        args.json_path, [args.model or default_weights_path()], what="--json", overwrite=args.overwrite
+    )
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
@@ -73,6 +74,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     print(f"{model}\n{result}")
     report = {"model": args.model or "default", "backend": model.backend, "passes": args.passes, **result.as_dict()}
-    atomic_write_bytes(args.json_path, (json.dumps(report, indent=2) + "\n").encode())
-    print(f"report written to {args.json_path}")
+    output.write_bytes((json.dumps(report, indent=2) + "\n").encode())
+    print(f"report written to {output}", file=sys.stderr if output.to_stdout else sys.stdout)
     return 0

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from fkp.cli.common import CommandError
-from fkp.outputs import check_output
+from fkp.cli.common import CommandError, add_overwrite_option
+from fkp.outputs import plan_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fkp export``."""
     parser = subparsers.add_parser("export", help="export a model to ONNX")
     parser.add_argument("--model", help="model file (default: the shipped model)")
-    parser.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    parser.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write ('-': stdout)")
+    add_overwrite_option(parser)
     parser.set_defaults(handler=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fkp.export import export_onnx
+    from fkp.export import model_file_bytes
     from fkp.predict import WeightsError, default_weights_path, load_model
 
-    check_output(args.onnx, [args.model or default_weights_path()], what="--onnx")
+    output = plan_output(args.onnx, [args.model or default_weights_path()], what="--onnx", overwrite=args.overwrite)
     try:
         model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:
         raise CommandError(str(error)) from error
-    export_onnx(model, args.onnx)
+    output.write_bytes(model_file_bytes(model))
     print(
-        f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)"
+        f"wrote {output}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)",
+        file=sys.stderr if output.to_stdout else sys.stdout,
     )
     return 0

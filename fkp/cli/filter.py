@@ -19,6 +19,7 @@ unwritable output (one line on stderr), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,16 +31,17 @@ from fkp.cli.common import (
     WRITABLE_SUFFIXES,
     CommandError,
     add_detection_options,
+    add_overwrite_option,
     add_video_options,
     annotate_video_from_args,
     build_detector,
     load_model_for,
     non_negative_float,
+    output_for,
     sample_photo,
     write_image,
 )
 from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
-from fkp.outputs import check_output
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
 """File name endings read as videos; anything else is read as an image."""
@@ -81,8 +83,12 @@ def register(subparsers: Any) -> None:
         help=f"which filter (default {DEFAULT_FILTER})",
     )
     parser.add_argument(
-        "-o", "--output", metavar="OUT", help="output file (default: NAME_FILTER.png, or .mp4 for a video, here)"
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file, or a folder; '-': stdout (default: NAME_FILTER.png, or .mp4 for a video, here)",
     )
+    add_overwrite_option(parser)
     parser.add_argument(
         "--strength",
         type=non_negative_float,
@@ -135,7 +141,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
         path = Path(args.path)
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
         default_output = Path(f"{path.stem}_{label}{suffix}")
-    output = check_output(args.output or default_output, [] if args.path is None else [args.path], what="-o")
+    output = output_for(args.output, default_output, [args.path], "-o", args.overwrite)
     detector = build_detector(args)
     model = load_model_for(args)
     start = time.perf_counter()
@@ -144,7 +150,7 @@ def _run_image(args: argparse.Namespace, label: str, function: FilterFunction) -
     write_image(output, result)
     seconds = time.perf_counter() - start
     found = f"{len(faces)} face{'' if len(faces) == 1 else 's'}" if faces else "no face found"
-    print(f"{label}: {found}, {seconds:.1f} s\nwrote {output}")
+    print(f"{label}: {found}, {seconds:.1f} s\nwrote {output}", file=sys.stderr if output.to_stdout else sys.stdout)
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 
 from fkp.cli.common import (
     add_detection_options,
+    add_overwrite_option,
     add_video_options,
     annotate_video_from_args,
 )
@@ -28,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = video.add_mutually_exclusive_group(required=True)
     source.add_argument("input", nargs="?", metavar="IN", help="video file")
     source.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file (Ctrl-C stops)")
-    video.add_argument("-o", "--output", metavar="OUT", help="output video, .mp4 or .avi (default: NAME_fkp.mp4)")
+    video.add_argument(
+        "-o", "--output", metavar="OUT", help="output video, .mp4 or .avi, or a folder (default: NAME_fkp.mp4)"
+    )
+    add_overwrite_option(video)
     add_video_options(video)
     add_detection_options(video)
     video.set_defaults(handler=run_video)
