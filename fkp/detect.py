@@ -3,7 +3,8 @@
 The pieces::
 
     Face                one face: box, keypoints (68, 2) in pixels of the input image, score
-    Landmarker          the pipeline, built once: Landmarker(detector, model)(image) -> list[Face]
+    Landmarker          the pipeline, built once: Landmarker(detector, model)(image) -> list[Face];
+                        Landmarker(...).run(paths, jobs=N) streams many images (:mod:`fkp.bulk`)
     detect_keypoints    one call for one photo: builds a Landmarker and runs it
 
 The detectors live in :mod:`fkp.detectors` (the table :func:`fkp.detectors.make_detector` reads),
@@ -16,15 +17,20 @@ teaches each step.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fkp.bulk import DEFAULT_BATCH_SIZE
 from fkp.detectors import FaceDetector, detect_faces, make_detector
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import KeypointPredictor
+
+if TYPE_CHECKING:
+    from fkp.bulk import ImageResult
 
 
 def _frozen_array(values: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -143,6 +149,31 @@ class Landmarker:
         ]
 
     __call__ = detect
+
+    def run(
+        self,
+        images: Iterable[np.ndarray | str | os.PathLike[str]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        jobs: int = 1,
+    ) -> Iterator[ImageResult]:
+        """Faces and keypoints of many images, streamed: one result per image as it finishes.
+
+        Args:
+            images: image file paths or (H, W, 3) uint8 RGB arrays, read lazily (a generator is fine).
+            batch_size: images per task handed to a worker process.
+            jobs: worker processes (forked where the platform can; each runs its copy of this
+                landmarker with one thread); 1 runs here.
+
+        Returns:
+            An iterator of :class:`fkp.bulk.ImageResult` (``index``, ``path``, ``sha256``, ``width``,
+            ``height``, ``faces``, ``error``), one per image: in input order for ``jobs=1``, as they
+            finish otherwise. An image that cannot be read, or whose worker died twice, has an
+            ``error`` and no faces; the others go on.
+        """
+        from fkp.bulk import run_images
+
+        sources = (os.fspath(image) if isinstance(image, (str, os.PathLike)) else image for image in images)
+        return run_images(sources, lambda: self, jobs=jobs, batch_size=batch_size)
 
 
 def detect_keypoints(

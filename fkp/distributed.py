@@ -1,0 +1,190 @@
+"""Keypoints for a collection on more than one machine: Ray Data (``pip install 'fkp[ray]'``).
+
+Ray schedules the work over a cluster, retries the tasks of a node that dies, moves images
+through its object store and grows or shrinks the cluster with the load; fkp only says what
+one worker does with a batch of images::
+
+    import ray
+    from fkp.distributed import detect_dataset
+
+    ray.init()                                                       # or ray.init(address="auto") on a cluster
+    images = ray.data.read_images("s3://bucket/photos/", include_paths=True, mode="RGB")
+    faces = detect_dataset(images)                                   # columns: path, boxes, scores, keypoints, ...
+    faces.write_parquet("s3://bucket/keypoints/")
+
+:class:`LandmarkerBatch` is the callable class that ``map_batches`` runs: each Ray worker builds
+one :class:`fkp.detect.Landmarker` (detector and model loaded once) and reuses it for every
+batch. The rows it writes are :func:`fkp.bulk.parquet_schema`'s, the columns of
+``fkp detect --format parquet``, with the same numbers as the local runner (:mod:`fkp.bulk`).
+``fkp detect --engine ray [--address ADDR]`` runs on :func:`run_paths`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, detect_one, parquet_schema
+
+RAY_HINT = "pip install 'fkp[ray]'"
+
+
+class LandmarkerBatch:
+    """What Ray Data's ``map_batches`` runs on each worker: one :class:`fkp.detect.Landmarker`,
+    built once, over batches of images.
+
+    Args:
+        detector: a detector name for :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``).
+        model: a model file for :func:`fkp.predict.load_model`; None: the shipped model.
+        passes: keypoint passes per face (``fkp detect --passes``).
+        labels: the keypoints' labelling convention, one of the model's; None: its default.
+        detector_options: further options of the detector (``rotations``, ``min_size``, ...).
+    """
+
+    def __init__(
+        self,
+        detector: str = "auto",
+        model: str | None = None,
+        passes: int = 1,
+        labels: str | None = None,
+        detector_options: dict[str, Any] | None = None,
+    ) -> None:
+        import cv2
+
+        from fkp.detect import Landmarker
+        from fkp.detectors import make_detector
+        from fkp.predict import KeypointModel, load_model
+
+        cv2.setNumThreads(1)  # one CPU per worker, as Ray schedules it
+        keypoint_model = load_model(model)
+        if isinstance(keypoint_model, KeypointModel) and passes > 1:
+            keypoint_model.refine = passes - 1
+        found = make_detector(detector, notify=lambda line: None, **(detector_options or {}))
+        self.landmarker = Landmarker(found, keypoint_model, labels=labels)
+        self.labels = labels if labels is not None else next(iter(getattr(keypoint_model, "conventions", ())), None)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Any:
+        """One batch: a ``path`` column of image files, or an ``image`` column of (H, W, 3) uint8
+        RGB arrays (``ray.data.read_images(..., mode="RGB")``; its ``path`` column is kept).
+
+        Returns:
+            A ``pyarrow.Table`` of :func:`fkp.bulk.parquet_schema`'s columns, one row per image:
+            ``boxes`` (faces, 4) x, y, w, h, ``scores`` (faces,), ``keypoints`` (faces, 68, 2) x, y,
+            all in pixels of the image; ``error`` for an image that cannot be read.
+        """
+        import pyarrow as pa
+
+        if "image" in batch:
+            sources: list[Any] = list(batch["image"])
+            names = [str(path) for path in batch["path"]] if "path" in batch else [None] * len(sources)
+        else:
+            sources = names = [str(path) for path in batch["path"]]
+        rows = []
+        for index, (source, name) in enumerate(zip(sources, names)):
+            record = detect_one(self.landmarker, index, source).to_record(self.labels)
+            record["path"] = name
+            faces = record.pop("faces")
+            record["boxes"] = [face["box"] for face in faces]
+            record["scores"] = [face["score"] for face in faces]
+            record["keypoints"] = [face["keypoints"] for face in faces]
+            rows.append(record)
+        return pa.Table.from_pylist(rows, schema=parquet_schema())
+
+
+def detect_dataset(
+    dataset: Any,
+    *,
+    detector: str = "auto",
+    model: str | None = None,
+    passes: int = 1,
+    labels: str | None = None,
+    detector_options: dict[str, Any] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int | None = None,
+) -> Any:
+    """Faces and keypoints of every image of a Ray dataset.
+
+    Args:
+        dataset: a ``ray.data.Dataset`` with an ``image`` column ((H, W, 3) uint8 RGB, e.g.
+            ``ray.data.read_images(root, include_paths=True, mode="RGB")``) or a ``path`` column of
+            image files that every worker can read (a table of paths: decoded as
+            :func:`fkp.images.load_image` does, EXIF orientation applied).
+        detector, model, passes, labels, detector_options: see :class:`LandmarkerBatch`.
+        batch_size: images per batch handed to a worker.
+        concurrency: workers (one CPU each); None: every CPU of the cluster.
+
+    Returns:
+        A lazy ``ray.data.Dataset``, one row per image, with the columns of
+        :func:`fkp.bulk.parquet_schema`: path, sha256, width, height, labels, error, boxes,
+        scores, keypoints (pixels of the image).
+    """
+    import ray
+
+    if concurrency is None:
+        concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return dataset.map_batches(
+        LandmarkerBatch,
+        fn_constructor_kwargs={
+            "detector": detector,
+            "model": model,
+            "passes": passes,
+            "labels": labels,
+            "detector_options": detector_options,
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        concurrency=concurrency,
+        num_cpus=1,
+    )
+
+
+def result_from_row(index: int, row: dict[str, Any]) -> ImageResult:
+    """An :class:`fkp.bulk.ImageResult` from one row of :func:`detect_dataset` (what the local runner yields)."""
+    from fkp.detect import Face
+
+    faces = [
+        Face(box=np.asarray(box, dtype=np.float32), keypoints=np.asarray(np.stack(points), dtype=np.float32), score=s)
+        for box, points, s in zip(row["boxes"], row["keypoints"], row["scores"])
+    ]
+    return ImageResult(index, row["path"], row["sha256"], row["width"], row["height"], faces, row["error"])
+
+
+def run_paths(
+    paths: Iterable[str],
+    *,
+    address: str | None = None,
+    jobs: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **options: Any,
+) -> Iterator[ImageResult]:
+    """``fkp detect --engine ray``: image files through :func:`detect_dataset`, one result per image
+    as Ray hands the rows back (in no set order; each carries its path).
+
+    Args:
+        paths: image files every worker can read.
+        address: the Ray cluster to join (``ray.init(address=...)``); None: a local Ray with ``jobs`` CPUs.
+        jobs: with no address, the local Ray's CPUs (None: the cores).
+        batch_size: images per batch.
+        options: :class:`LandmarkerBatch`'s arguments.
+    """
+    import ray
+
+    table = [{"path": path} for path in paths]  # paths only: the images are read by the workers
+    if not table:
+        return
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else jobs,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    dataset = ray.data.from_items(table, override_num_blocks=max(1, len(table) // batch_size))
+    rows = detect_dataset(dataset, batch_size=batch_size, concurrency=None if address else jobs, **options)
+    for index, row in enumerate(rows.iter_rows()):
+        yield result_from_row(index, row)
