@@ -189,6 +189,37 @@ def detect_one(landmarker: Landmarker, index: int, source: str | np.ndarray) -> 
     return ImageResult(index, path, digest, int(image.shape[1]), int(image.shape[0]), faces)
 
 
+@dataclass(frozen=True)
+class LandmarkerSpec:
+    """How a worker process builds its :class:`fkp.detect.Landmarker`: names and files, no objects,
+    so that it can be sent to a fresh process. Calling it builds one.
+
+    Attributes:
+        detector: a name for :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``).
+        model: a model file for :func:`fkp.predict.load_model`; None: the shipped model.
+        passes: keypoint passes per face (``fkp detect --passes``).
+        labels: the keypoints' labelling convention, one of the model's; None: its default.
+        detector_options: further options of :func:`fkp.detectors.make_detector` (``rotations``, ``min_size``, ...).
+    """
+
+    detector: str = "auto"
+    model: str | None = None
+    passes: int = 1
+    labels: str | None = None
+    detector_options: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> Landmarker:
+        from fkp.detect import Landmarker
+        from fkp.detectors import make_detector
+        from fkp.predict import KeypointModel, load_model
+
+        model = load_model(self.model)
+        if isinstance(model, KeypointModel) and self.passes > 1:
+            model.refine = self.passes - 1
+        detector = make_detector(self.detector, notify=lambda line: None, **self.detector_options)
+        return Landmarker(detector, model, labels=self.labels)
+
+
 Chunk = list[tuple[int, Any]]  # (index, path or image) pairs
 _worker_landmarker: Landmarker | None = None
 
@@ -197,10 +228,23 @@ def _start_worker(factory: Callable[[], Landmarker]) -> None:
     """Worker process initializer: Ctrl-C is the parent's to handle; one thread; the model once."""
     global _worker_landmarker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     import cv2
 
     cv2.setNumThreads(1)
     _worker_landmarker = factory()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker when the process that started it dies (SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        pass
 
 
 def _work(chunk: Chunk) -> list[ImageResult]:
@@ -230,8 +274,9 @@ def run_images(
     Args:
         sources: image file paths or (H, W, 3) uint8 RGB arrays, read lazily.
         factory: builds the :class:`fkp.detect.Landmarker` once per worker process (once in this
-            process for ``jobs=1``); workers are forked where the platform can, so it may be a
-            closure.
+            process for ``jobs=1``). Workers start from a fresh process (forkserver, or spawn),
+            never forked from this one (OpenCV's and onnxruntime's threads do not survive a fork),
+            so for ``jobs > 1`` it is sent to them: a :class:`LandmarkerSpec`, or any picklable callable.
         jobs: worker processes; 1 runs in this process.
         batch_size: images per task handed to a worker.
 
@@ -257,8 +302,11 @@ class _Pool:
     def __init__(self, factory: Callable[[], Landmarker], jobs: int) -> None:
         self.factory = factory
         self.jobs = jobs
-        methods = multiprocessing.get_all_start_methods()
-        self.context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            self.context: Any = multiprocessing.get_context("forkserver")
+            self.context.set_forkserver_preload(["fkp.detect"])  # each worker starts with the imports done
+        else:
+            self.context = multiprocessing.get_context("spawn")
         self.executor: concurrent.futures.ProcessPoolExecutor | None = None
         self.retry: Chunk = []
 

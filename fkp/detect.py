@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fkp.bulk import DEFAULT_BATCH_SIZE
+from fkp.bulk import DEFAULT_BATCH_SIZE, LandmarkerSpec
 from fkp.detectors import FaceDetector, detect_faces, make_detector
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
@@ -104,7 +104,12 @@ class Landmarker:
         model: KeypointPredictor | None = None,
         labels: str | None = None,
     ) -> None:
+        self.spec: LandmarkerSpec | None = None
+        """How a worker process of :meth:`run` builds a copy: known when the detector is given by
+        name and the model is the shipped one."""
         if detector is None or isinstance(detector, str):
+            if model is None:
+                self.spec = LandmarkerSpec("auto" if detector is None else detector, labels=labels)
             detector = make_detector("auto" if detector is None else detector)
         if model is None:
             from fkp.predict import load_model
@@ -161,19 +166,30 @@ class Landmarker:
         Args:
             images: image file paths or (H, W, 3) uint8 RGB arrays, read lazily (a generator is fine).
             batch_size: images per task handed to a worker process.
-            jobs: worker processes (forked where the platform can; each runs its copy of this
-                landmarker with one thread); 1 runs here.
+            jobs: worker processes, each with its own copy of this landmarker (built from
+                :attr:`spec`: a detector name and the shipped model) and one thread; 1 runs here.
 
         Returns:
             An iterator of :class:`fkp.bulk.ImageResult` (``index``, ``path``, ``sha256``, ``width``,
             ``height``, ``faces``, ``error``), one per image: in input order for ``jobs=1``, as they
             finish otherwise. An image that cannot be read, or whose worker died twice, has an
             ``error`` and no faces; the others go on.
+
+        Raises:
+            ValueError: ``jobs > 1`` for a landmarker built from objects rather than names; use
+                :func:`fkp.bulk.run_images` with a :class:`fkp.bulk.LandmarkerSpec` or another
+                picklable factory.
         """
         from fkp.bulk import run_images
 
+        if jobs > 1 and self.spec is None:
+            raise ValueError(
+                "jobs > 1 builds a Landmarker in each worker, from names: Landmarker(detector_name); "
+                "for other parts use fkp.bulk.run_images with a picklable factory"
+            )
         sources = (os.fspath(image) if isinstance(image, (str, os.PathLike)) else image for image in images)
-        return run_images(sources, lambda: self, jobs=jobs, batch_size=batch_size)
+        factory = self.spec if jobs > 1 and self.spec is not None else lambda: self
+        return run_images(sources, factory, jobs=jobs, batch_size=batch_size)
 
 
 def detect_keypoints(

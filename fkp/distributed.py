@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, detect_one, parquet_schema
+from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, LandmarkerSpec, detect_one, parquet_schema
 
 RAY_HINT = "pip install 'fkp[ray]'"
 
@@ -37,34 +37,17 @@ class LandmarkerBatch:
     built once, over batches of images.
 
     Args:
-        detector: a detector name for :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``).
-        model: a model file for :func:`fkp.predict.load_model`; None: the shipped model.
-        passes: keypoint passes per face (``fkp detect --passes``).
-        labels: the keypoints' labelling convention, one of the model's; None: its default.
-        detector_options: further options of the detector (``rotations``, ``min_size``, ...).
+        spec: how to build it (detector name, model file, passes, labels); None: ``"auto"``'s
+            detector and the shipped model.
     """
 
-    def __init__(
-        self,
-        detector: str = "auto",
-        model: str | None = None,
-        passes: int = 1,
-        labels: str | None = None,
-        detector_options: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, spec: LandmarkerSpec | None = None) -> None:
         import cv2
 
-        from fkp.detect import Landmarker
-        from fkp.detectors import make_detector
-        from fkp.predict import KeypointModel, load_model
-
         cv2.setNumThreads(1)  # one CPU per worker, as Ray schedules it
-        keypoint_model = load_model(model)
-        if isinstance(keypoint_model, KeypointModel) and passes > 1:
-            keypoint_model.refine = passes - 1
-        found = make_detector(detector, notify=lambda line: None, **(detector_options or {}))
-        self.landmarker = Landmarker(found, keypoint_model, labels=labels)
-        self.labels = labels if labels is not None else next(iter(getattr(keypoint_model, "conventions", ())), None)
+        self.landmarker = (spec or LandmarkerSpec())()
+        conventions = tuple(getattr(self.landmarker.model, "conventions", ()))
+        self.labels = self.landmarker.labels or (conventions[0] if conventions else None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
         """One batch: a ``path`` column of image files, or an ``image`` column of (H, W, 3) uint8
@@ -96,12 +79,8 @@ class LandmarkerBatch:
 
 def detect_dataset(
     dataset: Any,
+    spec: LandmarkerSpec | None = None,
     *,
-    detector: str = "auto",
-    model: str | None = None,
-    passes: int = 1,
-    labels: str | None = None,
-    detector_options: dict[str, Any] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int | None = None,
 ) -> Any:
@@ -112,7 +91,7 @@ def detect_dataset(
             ``ray.data.read_images(root, include_paths=True, mode="RGB")``) or a ``path`` column of
             image files that every worker can read (a table of paths: decoded as
             :func:`fkp.images.load_image` does, EXIF orientation applied).
-        detector, model, passes, labels, detector_options: see :class:`LandmarkerBatch`.
+        spec: how each worker builds its landmarker; None: ``"auto"``'s detector, the shipped model.
         batch_size: images per batch handed to a worker.
         concurrency: workers (one CPU each); None: every CPU of the cluster.
 
@@ -127,13 +106,7 @@ def detect_dataset(
         concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
     return dataset.map_batches(
         LandmarkerBatch,
-        fn_constructor_kwargs={
-            "detector": detector,
-            "model": model,
-            "passes": passes,
-            "labels": labels,
-            "detector_options": detector_options,
-        },
+        fn_constructor_kwargs={"spec": spec},
         batch_size=batch_size,
         batch_format="numpy",
         concurrency=concurrency,
@@ -154,11 +127,11 @@ def result_from_row(index: int, row: dict[str, Any]) -> ImageResult:
 
 def run_paths(
     paths: Iterable[str],
+    spec: LandmarkerSpec | None = None,
     *,
     address: str | None = None,
     jobs: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    **options: Any,
 ) -> Iterator[ImageResult]:
     """``fkp detect --engine ray``: image files through :func:`detect_dataset`, one result per image
     as Ray hands the rows back (in no set order; each carries its path).
@@ -167,8 +140,8 @@ def run_paths(
         paths: image files every worker can read.
         address: the Ray cluster to join (``ray.init(address=...)``); None: a local Ray with ``jobs`` CPUs.
         jobs: with no address, the local Ray's CPUs (None: the cores).
+        spec: how each worker builds its landmarker (see :class:`LandmarkerBatch`).
         batch_size: images per batch.
-        options: :class:`LandmarkerBatch`'s arguments.
     """
     import ray
 
@@ -185,6 +158,6 @@ def run_paths(
         )
     ray.data.DataContext.get_current().enable_progress_bars = False
     dataset = ray.data.from_items(table, override_num_blocks=max(1, len(table) // batch_size))
-    rows = detect_dataset(dataset, batch_size=batch_size, concurrency=None if address else jobs, **options)
+    rows = detect_dataset(dataset, spec, batch_size=batch_size, concurrency=None if address else jobs)
     for index, row in enumerate(rows.iter_rows()):
         yield result_from_row(index, row)

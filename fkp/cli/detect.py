@@ -406,28 +406,27 @@ def run_bulk(args: argparse.Namespace) -> int:
                 else:
                     yield name
 
+        spec = bulk.LandmarkerSpec(
+            args.detector,
+            args.model,
+            args.passes,
+            args.labels,
+            {
+                "rotations": not args.no_rotations,
+                "scale_factor": args.scale_factor,
+                "min_neighbors": args.min_neighbors,
+                "min_size": args.min_size,
+            },
+        )
+        results: Iterator[bulk.ImageResult]
         if args.engine == "ray":
             from fkp.distributed import run_paths
 
-            results = run_paths(
-                sources(),
-                address=args.address,
-                jobs=jobs,
-                batch_size=args.batch_size,
-                detector=args.detector,
-                model=args.model,
-                passes=args.passes,
-                labels=args.labels,
-                detector_options={
-                    "rotations": not args.no_rotations,
-                    "scale_factor": args.scale_factor,
-                    "min_neighbors": args.min_neighbors,
-                    "min_size": args.min_size,
-                },
-            )
+            results = run_paths(sources(), spec, address=args.address, jobs=jobs, batch_size=args.batch_size)
         else:
-            landmarker = Landmarker(build_detector(args), model, labels=args.labels)
-            results = landmarker.run(sources(), batch_size=args.batch_size, jobs=jobs)
+            landmarker = Landmarker(build_detector(args), model, labels=args.labels)  # says which detector, here
+            factory = spec if jobs > 1 else lambda: landmarker
+            results = bulk.run_images(sources(), factory, jobs=jobs, batch_size=args.batch_size)
         from tqdm.auto import tqdm
 
         bar = stack.enter_context(tqdm(unit="image", desc="fkp detect", file=sys.stderr, dynamic_ncols=True))
