@@ -22,6 +22,7 @@ batch. The rows it writes are :func:`fkp.bulk.parquet_schema`'s, the columns of
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -50,7 +51,8 @@ class LandmarkerBatch:
         self.labels = self.landmarker.labels or (conventions[0] if conventions else None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
-        """One batch: a ``path`` column of image files, or an ``image`` column of (H, W, 3) uint8
+        """One batch: a ``path`` column of image files (read from the ``file`` column instead where
+        there is one: Ray workers do not run in the driver's folder), or an ``image`` column of (H, W, 3) uint8
         RGB arrays (``ray.data.read_images(..., mode="RGB")``; its ``path`` column is kept).
 
         Returns:
@@ -60,20 +62,29 @@ class LandmarkerBatch:
         """
         import pyarrow as pa
 
+        names: list[str | None]
         if "image" in batch:
             sources: list[Any] = list(batch["image"])
             names = [str(path) for path in batch["path"]] if "path" in batch else [None] * len(sources)
-        else:
-            sources = names = [str(path) for path in batch["path"]]
+        else:  # files, read where "file" says (absolute) and reported by "path" (as the user named them)
+            sources = [str(path) for path in batch["file" if "file" in batch else "path"]]
+            names = [str(path) for path in batch["path"]]
         rows = []
         for index, (source, name) in enumerate(zip(sources, names)):
-            record = detect_one(self.landmarker, index, source).to_record(self.labels)
-            record["path"] = name
-            faces = record.pop("faces")
-            record["boxes"] = [face["box"] for face in faces]
-            record["scores"] = [face["score"] for face in faces]
-            record["keypoints"] = [face["keypoints"] for face in faces]
-            rows.append(record)
+            result = detect_one(self.landmarker, index, source)
+            rows.append(
+                {
+                    "path": name,
+                    "sha256": result.sha256,
+                    "width": result.width,
+                    "height": result.height,
+                    "labels": self.labels,
+                    "error": result.error,
+                    "boxes": [face.box.tolist() for face in result.faces],  # float32, not rounded
+                    "scores": [face.score for face in result.faces],
+                    "keypoints": [face.keypoints.tolist() for face in result.faces],
+                }
+            )
         return pa.Table.from_pylist(rows, schema=parquet_schema())
 
 
@@ -82,18 +93,20 @@ def detect_dataset(
     spec: LandmarkerSpec | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    concurrency: int | None = None,
+    concurrency: int | tuple[int, int] | None = None,
 ) -> Any:
     """Faces and keypoints of every image of a Ray dataset.
 
     Args:
         dataset: a ``ray.data.Dataset`` with an ``image`` column ((H, W, 3) uint8 RGB, e.g.
             ``ray.data.read_images(root, include_paths=True, mode="RGB")``) or a ``path`` column of
-            image files that every worker can read (a table of paths: decoded as
-            :func:`fkp.images.load_image` does, EXIF orientation applied).
+            image files that every worker can read, by absolute path (a table of paths: decoded as
+            :func:`fkp.images.load_image` does, EXIF orientation applied); an extra ``file``
+            column, if any, is where each is read, ``path`` how it is reported.
         spec: how each worker builds its landmarker; None: ``"auto"``'s detector, the shipped model.
         batch_size: images per batch handed to a worker.
-        concurrency: workers (one CPU each); None: every CPU of the cluster.
+        concurrency: workers (one CPU each), a number or a (least, most) range; None: from 1 up
+            to every CPU of the cluster, so that the tasks reading the images find a CPU too.
 
     Returns:
         A lazy ``ray.data.Dataset``, one row per image, with the columns of
@@ -103,7 +116,7 @@ def detect_dataset(
     import ray
 
     if concurrency is None:
-        concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        concurrency = (1, max(1, int(ray.cluster_resources().get("CPU", 1))))
     return dataset.map_batches(
         LandmarkerBatch,
         fn_constructor_kwargs={"spec": spec},
@@ -145,7 +158,8 @@ def run_paths(
     """
     import ray
 
-    table = [{"path": path} for path in paths]  # paths only: the images are read by the workers
+    # paths only, the images are read by the workers, which do not run in this folder
+    table = [{"path": path, "file": os.path.abspath(path)} for path in paths]
     if not table:
         return
     if not ray.is_initialized():

@@ -45,7 +45,7 @@ def test_ray_gives_the_numbers_of_the_local_runner(ray_local, tmp_path, monkeypa
     from fkp.distributed import detect_dataset, result_from_row
 
     monkeypatch.chdir(tmp_path)
-    paths = [str(path) for path in make_collection(Path("photos"), count=24)]
+    paths = [str(path.resolve()) for path in make_collection(Path("photos"), count=24)]
     local = {result.path: result for result in run_images(paths, Landmarker)}
     table = ray_local.data.from_items([{"path": path} for path in paths])
     rows = detect_dataset(table, batch_size=4, concurrency=2).take_all()
@@ -63,8 +63,8 @@ def test_ray_gives_the_numbers_of_the_local_runner(ray_local, tmp_path, monkeypa
             np.testing.assert_allclose(face.box, reference.box, atol=1e-4)
             np.testing.assert_allclose(face.keypoints, reference.keypoints, atol=1e-4)
     # the images themselves, as ray.data.read_images decodes them: the same faces
-    images = ray_local.data.read_images("photos", include_paths=True, mode="RGB")
-    faces = {Path(row["path"]).name: len(row["boxes"]) for row in detect_dataset(images, concurrency=2).take_all()}
+    images = ray_local.data.read_images(str(Path("photos").resolve()), include_paths=True, mode="RGB")
+    faces = {Path(row["path"]).name: len(row["boxes"]) for row in detect_dataset(images).take_all()}
     assert faces == {Path(path).name: len(result.faces) for path, result in local.items()}
 
 
