@@ -56,9 +56,7 @@ def test_a_percent_sign_in_a_field_comment_shows_in_the_help(monkeypatch, capsys
     import fkp.cli.train as cli_train
 
     comments = field_help(TrainConfig)
-    monkeypatch.setattr(
-        cli_train, "field_help", lambda cls: {**comments, "lr": "peak learning rate: 3% of a bigger one"}
-    )
+    monkeypatch.setattr(cli_train, "field_help", lambda cls: {**comments, "lr": "peak learning rate: 3% of a bigger one"})
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     assert "peak learning rate: 3% of a bigger one (default: 0.003)" in " ".join(capsys.readouterr().out.split())

@@ -39,10 +39,7 @@ def test_download_verifies_and_places(make_archive, work: Path) -> None:
     assert report.unlabelled == {"training": 0, "test": 1}  # upstream's extra test images are kept
     assert sorted(p.name for p in work.iterdir()) == ["data"]  # no temp file or folder left
     assert sorted(p.name for p in dest.iterdir()) == [
-        "test",
-        "test_frames_keypoints.csv",
-        "training",
-        "training_frames_keypoints.csv",
+        "test", "test_frames_keypoints.csv", "training", "training_frames_keypoints.csv"
     ]
     assert (dest / "test" / "Unlabelled_9.jpg").is_file()
     assert verify(dest, archive.checksums, progress=False).counts == archive.counts
@@ -63,10 +60,7 @@ def test_prefix_folder_inside_archive(make_archive, work: Path) -> None:
     dest = work / "data"
     download(dest, [archive.url], archive.checksums, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == [
-        "test",
-        "test_frames_keypoints.csv",
-        "training",
-        "training_frames_keypoints.csv",
+        "test", "test_frames_keypoints.csv", "training", "training_frames_keypoints.csv"
     ]
 
 

@@ -71,11 +71,7 @@ def test_the_onnx_graph_picks_the_head_at_run_time_also_in_int8():
     float_graph = onnx_bytes(model)
     # the head is picked by a Gather of its weights, with no shape arithmetic around it
     assert {node.op_type for node in onnx.load_from_string(float_graph).graph.node} & {
-        "Shape",
-        "Range",
-        "Concat",
-        "Unsqueeze",
-        "Slice",
+        "Shape", "Range", "Concat", "Unsqueeze", "Slice"
     } == set()
     for graph in (float_graph, quantize_onnx(float_graph, crops)):
         session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])

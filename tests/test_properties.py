@@ -64,9 +64,7 @@ def test_saved_images_load_back_with_their_size(tmp_path, array: np.ndarray, kin
     if kind in ("BMP", "PPM") and mode == "RGBA":
         mode, array = "RGB", array[:, :, :3]
     path = tmp_path / "image.bin"  # a name that says nothing: the content decides
-    Image.fromarray(array[:, :, 0] if mode == "L" else array, mode).save(
-        path, kind, **({"lossless": True} if kind == "WEBP" else {})
-    )
+    Image.fromarray(array[:, :, 0] if mode == "L" else array, mode).save(path, kind, **({"lossless": True} if kind == "WEBP" else {}))
     rgb = load_image(path)
     assert rgb.shape == (*array.shape[:2], 3) and rgb.dtype == np.uint8
     if kind != "WEBP" or mode != "RGBA":  # lossless WebP may change the colour under alpha 0
@@ -126,20 +124,14 @@ def test_an_image_at_the_limit_is_not_refused_for_its_size(tmp_path) -> None:
         load_image(path)
 
 
-BOXES = st.tuples(st.floats(-50, 300), st.floats(-50, 300), st.floats(1, 400), st.floats(1, 400)).map(
-    lambda b: np.array(b, np.float32)
-)
+BOXES = st.tuples(
+    st.floats(-50, 300), st.floats(-50, 300), st.floats(1, 400), st.floats(1, 400)
+).map(lambda b: np.array(b, np.float32))
 
 
 @FAST
-@given(
-    BOXES,
-    st.integers(8, 96),
-    st.floats(1.0, 2.0),
-    st.floats(-45, 45),
-    st.booleans(),
-    hnp.arrays(np.float64, (5, 2), elements=st.floats(0, 1)),
-)
+@given(BOXES, st.integers(8, 96), st.floats(1.0, 2.0), st.floats(-45, 45), st.booleans(),
+       hnp.arrays(np.float64, (5, 2), elements=st.floats(0, 1)))
 def test_crop_geometry_round_trips_points(box, size, scale, angle, flip, unit) -> None:
     centre, side = geometry.square_box(box, scale)
     affine = geometry.crop_affine(centre, side, size, angle, flip)

@@ -13,19 +13,8 @@ import torch
 from fkp.resume import CheckpointError, ConfigError
 from fkp.train import TrainConfig, train
 
-TINY = {
-    "input_size": 32,
-    "epochs": 2,
-    "batch_size": 4,
-    "threads": 1,
-    "patience": 0,
-    "warmup_epochs": 0.5,
-    "val_fraction": 0.2,
-    "photometric": True,
-    "flip": 0.5,
-    "device": "cpu",
-    "precision": "fp32",
-}
+TINY = {"input_size": 32, "epochs": 2, "batch_size": 4, "threads": 1, "patience": 0, "warmup_epochs": 0.5,
+        "val_fraction": 0.2, "photometric": True, "flip": 0.5, "device": "cpu", "precision": "fp32"}
 
 
 def _interrupt_at(step: int):
@@ -51,9 +40,8 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(tiny_data_dir,
     saved = torch.load(tmp_path / "parts" / "last.pt", weights_only=True)
     assert saved["epoch"] == finished_epoch and saved["step_in_epoch"] == stop_at - 6 * (finished_epoch + 1)
     (tmp_path / "parts" / ".last.pt.tmp").write_bytes(b"half a file from a killed run")
-    resumed = train(
-        TrainConfig(**{**TINY, "resume": True}, out_dir=str(tmp_path / "parts")), tiny_data_dir, progress=False
-    )
+    resumed = train(TrainConfig(**{**TINY, "resume": True}, out_dir=str(tmp_path / "parts")), tiny_data_dir,
+                    progress=False)
     assert not (tmp_path / "parts" / ".last.pt.tmp").exists()
     assert [r.train_loss for r in resumed.history] == [r.train_loss for r in whole.history]
     assert [r.val_nme for r in resumed.history] == [r.val_nme for r in whole.history]
@@ -70,9 +58,8 @@ def test_ctrl_c_stops_between_two_steps(tiny_data_dir, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a job started with `&`
-    result = train(
-        TrainConfig(**TINY, out_dir=str(tmp_path / "run")), tiny_data_dir, progress=False, on_step=press_ctrl_c
-    )
+    result = train(TrainConfig(**TINY, out_dir=str(tmp_path / "run")), tiny_data_dir, progress=False,
+                   on_step=press_ctrl_c)
     saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert result.interrupted and saved["epoch"] == -1 and saved["step_in_epoch"] == 3
     assert signal.getsignal(signal.SIGINT) is before  # put back
@@ -87,9 +74,8 @@ def test_zero_epochs_and_oversized_batches_are_refused(tiny_data_dir, tmp_path):
 
 
 def test_a_run_stopped_before_any_epoch_writes_valid_json(tiny_data_dir, tmp_path):
-    result = train(
-        TrainConfig(**TINY, out_dir=str(tmp_path / "run")), tiny_data_dir, progress=False, on_step=_interrupt_at(1)
-    )
+    result = train(TrainConfig(**TINY, out_dir=str(tmp_path / "run")), tiny_data_dir, progress=False,
+                   on_step=_interrupt_at(1))
     assert result.interrupted and result.best_epoch == -1
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())  # strict JSON: no Infinity
     assert summary["best_val_nme"] is None and summary["best_epoch"] is None and summary["interrupted"]
@@ -115,10 +101,8 @@ def test_a_checkpoint_that_cannot_be_resumed_is_one_clear_error(tiny_data_dir, t
 
 @pytest.mark.parametrize(
     "change, message",
-    [
-        ({"architecture": "naimishnet"}, "made with --architecture keypointnet, not naimishnet"),
-        ({"batch_size": 3}, "made with --batch-size 4, not 3"),
-    ],
+    [({"architecture": "naimishnet"}, "made with --architecture keypointnet, not naimishnet"),
+     ({"batch_size": 3}, "made with --batch-size 4, not 3")],
 )
 def test_a_checkpoint_of_another_model_or_batching_is_refused(tiny_data_dir, tmp_path, change, message):
     run = tmp_path / "run"
@@ -129,26 +113,8 @@ def test_a_checkpoint_of_another_model_or_batching_is_refused(tiny_data_dir, tmp
 
 
 def _cli(data_dir, out_dir, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--data-dir",
-        str(data_dir),
-        "--out-dir",
-        str(out_dir),
-        "--input-size",
-        "32",
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--val-fraction",
-        "0.2",
-        "--batch-size",
-        "4",
-        *extra,
-    ]
+    return ["train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--input-size", "32", "--threads", "1",
+            "--device", "cpu", "--precision", "fp32", "--val-fraction", "0.2", "--batch-size", "4", *extra]
 
 
 def _damage_csv(root):
@@ -162,20 +128,12 @@ CLI_FAILURES = [
     (lambda root, run: None, ["--val-fraction", "1"], 2, "--val-fraction must be at least 0 and below 1, got 1.0"),
     (lambda root, run: _damage_csv(root), ["--epochs", "1"], 1, "cannot read the data"),
     (lambda root, run: (root / "training" / "Person_3_1.jpg").unlink(), ["--epochs", "1"], 1, "Person_3_1.jpg"),
-    (
-        lambda root, run: (run.mkdir(), (run / "last.pt").write_bytes(b"PK\x03\x04 truncated")),
-        ["--resume"],
-        1,
-        "not a readable checkpoint",
-    ),
+    (lambda root, run: (run.mkdir(), (run / "last.pt").write_bytes(b"PK\x03\x04 truncated")), ["--resume"], 1,
+     "not a readable checkpoint"),
 ]
 
 
-@pytest.mark.parametrize(
-    "damage, extra, code, words",
-    CLI_FAILURES,
-    ids=["batch-limit", "batch-data", "val-fraction", "csv", "image", "checkpoint"],
-)
+@pytest.mark.parametrize("damage, extra, code, words", CLI_FAILURES, ids=["batch-limit", "batch-data", "val-fraction", "csv", "image", "checkpoint"])
 def test_fkp_train_failures_are_one_line(tiny_data_dir, tmp_path, capfd, damage, extra, code, words):
     from fkp.cli import main
 

@@ -49,9 +49,7 @@ def test_inference_imports_no_torch(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "HEAVY []" in result.stdout, result.stdout
-    assert (
-        (tmp_path / "out.png").is_file() and (tmp_path / "hat.png").is_file() and (tmp_path / "clip_fkp.mp4").is_file()
-    )
+    assert (tmp_path / "out.png").is_file() and (tmp_path / "hat.png").is_file() and (tmp_path / "clip_fkp.mp4").is_file()
 
 
 def test_the_fkp_command_builds_its_parser_without_torch():

@@ -124,10 +124,7 @@ def test_the_udacity_head_fits_the_udacity_labels_better_than_the_default_mapped
     faces = list(range(0, len(test_set), 5))
     answers = {
         labels: np.stack(
-            [
-                model.predict(test_set.image(i), keypoints_box(test_set.keypoints[i])[None], labels=labels)[0]
-                for i in faces
-            ]
+            [model.predict(test_set.image(i), keypoints_box(test_set.keypoints[i])[None], labels=labels)[0] for i in faces]
         )
         for labels in ("udacity", None)
     }

@@ -93,10 +93,8 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(data_dir, tmp_path):
 
 
 def test_seeded_runs_repeat(data_dir, tmp_path):
-    runs = [
-        train(TrainConfig(**{**TINY, "epochs": 1}, out_dir=str(tmp_path / f"r{i}")), data_dir, progress=False)
-        for i in range(2)
-    ]
+    runs = [train(TrainConfig(**{**TINY, "epochs": 1}, out_dir=str(tmp_path / f"r{i}")), data_dir, progress=False)
+            for i in range(2)]
     assert runs[0].history[0].train_loss == runs[1].history[0].train_loss
 
 
@@ -104,29 +102,8 @@ def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
     from fkp.cli import main
 
     out = tmp_path / "cli-run"
-    code = main(
-        [
-            "train",
-            "--data-dir",
-            str(data_dir),
-            "--epochs",
-            "1",
-            "--limit",
-            "16",
-            "--input-size",
-            "32",
-            "--threads",
-            "1",
-            "--batch-size",
-            "8",
-            "--photometric",
-            "0",
-            "--loss",
-            "smoothl1",
-            "--out-dir",
-            str(out),
-        ]
-    )
+    code = main(["train", "--data-dir", str(data_dir), "--epochs", "1", "--limit", "16", "--input-size", "32",
+                 "--threads", "1", "--batch-size", "8", "--photometric", "0", "--loss", "smoothl1", "--out-dir", str(out)])
     assert code == 0
     assert (out / "best.safetensors").exists() and (out / "summary.json").exists()
     assert "best validation NME" in capsys.readouterr().out
