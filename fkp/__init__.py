@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_model": "fkp.predict",
     "KeypointModel": "fkp.predict",
     "detect_keypoints": "fkp.detect",
+    "align_face": "fkp.align",
     "Face": "fkp.detect",
     "HaarFaceDetector": "fkp.detect",
     "YuNetFaceDetector": "fkp.yunet",

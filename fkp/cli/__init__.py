@@ -17,10 +17,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fkp.cli import data, detect, evaluate, export, filter, models, train, video
+from fkp.cli import align, data, detect, evaluate, export, filter, models, train, video
 from fkp.cli.common import CommandError, SubcommandParser, UsageError
 
-SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
+SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter, align)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
 
 
