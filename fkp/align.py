@@ -256,27 +256,44 @@ def quad_transform(quad: np.ndarray, size: int) -> np.ndarray:
     return np.hstack([linear, (-linear @ quad[0] - 0.5)[:, None]])
 
 
+def _median(image: np.ndarray) -> np.ndarray:
+    """(C,) float32 per-channel median of (H, W, C) uint8, as ``np.median(image, axis=(0, 1))``, by histogram."""
+    count = image.shape[0] * image.shape[1]
+    middle = [(count - 1) // 2, count // 2]  # the two middle ranks (the same one for an odd count)
+    medians = []
+    for channel in range(image.shape[2]):
+        cumulative = np.cumsum(np.bincount(image[:, :, channel].ravel(), minlength=256))
+        medians.append(np.searchsorted(cumulative, np.array(middle) + 1).mean())
+    return np.array(medians, dtype=np.float32)
+
+
 def _pad_like_ffhq(image: np.ndarray, pad: np.ndarray, qsize: float) -> np.ndarray:
     """Pad (H, W, C) uint8 by reflection, blurred and faded to the median colour towards the outer
-    edge, as the FFHQ recipe does. ``pad`` is (left, top, right, bottom) pixels, each >= 1."""
+    edge, as the FFHQ recipe does. ``pad`` is (left, top, right, bottom) pixels, each >= 1.
+
+    The recipe's arithmetic, with OpenCV's blur and blend in place of scipy's and numpy's, on whole
+    grey levels up to the last blend (each step at most half a level from the recipe's floats)."""
     left, top, right, bottom = (int(p) for p in pad)
-    widths = ((top, bottom), (left, right), (0, 0))
-    if min(image.shape[:2]) > 1:
-        padded = np.pad(image.astype(np.float32), widths, mode="reflect")
-    else:  # nothing to reflect in a one-pixel strip
-        padded = np.pad(image.astype(np.float32), widths, mode="edge")
+    channels = image.shape[2]
+    padded = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REFLECT_101)  # numpy's "reflect"
+    padded = padded.reshape(padded.shape[0], padded.shape[1], channels)
     height, width = padded.shape[:2]
-    y = np.arange(height, dtype=np.float32)[:, None, None]
-    x = np.arange(width, dtype=np.float32)[None, :, None]
+    x, y = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
     mask = np.maximum(
-        1.0 - np.minimum(x / left, (width - 1 - x) / right), 1.0 - np.minimum(y / top, (height - 1 - y) / bottom)
-    )  # (H, W, 1): 1 at the outer edge, 0 where the photo starts, negative inside it
+        1.0 - np.minimum(x / left, (width - 1 - x) / right)[None, :],
+        1.0 - np.minimum(y / top, (height - 1 - y) / bottom)[:, None],
+    )  # (H, W): 1 at the outer edge, 0 where the photo starts, negative inside it
     sigma = qsize * 0.02
     if sigma > 0:
-        blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(padded.shape)
-        padded += (blurred - padded) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
-    padded += (np.median(padded, axis=(0, 1)) - padded) * np.clip(mask, 0.0, 1.0)
-    return np.clip(np.rint(padded), 0, 255).astype(np.uint8)
+        ksize = 2 * int(np.ceil(4 * sigma)) + 1  # the recipe's scipy blur reaches 4 sigma
+        blurred = cv2.GaussianBlur(padded, (ksize, ksize), sigmaX=sigma, sigmaY=sigma)
+        weight = np.clip(mask * 3.0 + 1.0, 0.0, 1.0)  # img += (blur - img) * weight
+        padded = cv2.blendLinear(blurred, padded, weight, 1.0 - weight).reshape(height, width, channels)
+    weight = np.clip(mask, 0.0, 1.0)  # img += (median - img) * weight
+    median = np.empty(padded.shape, np.float32)
+    median[:] = _median(padded)
+    faded = cv2.blendLinear(median, padded.astype(np.float32), weight, 1.0 - weight)
+    return np.clip(np.rint(faded), 0, 255).astype(np.uint8).reshape(height, width, channels)
 
 
 def _ffhq_crop(image: np.ndarray, quad: np.ndarray, qsize: float, size: int) -> np.ndarray:
