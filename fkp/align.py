@@ -375,7 +375,7 @@ def align_face(
 
     Raises:
         ValueError: an unknown style, a size the style does not make, a missing or unwanted
-            ``template``, or keypoints that are not (68, 2) finite numbers.
+            ``template``, an image that is not uint8, or keypoints that are not (68, 2) finite numbers.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
@@ -388,6 +388,8 @@ def align_face(
     if points.shape != (NUM_KEYPOINTS, 2) or not np.isfinite(points).all():
         raise ValueError(f"keypoints must be ({NUM_KEYPOINTS}, 2) finite numbers, got shape {points.shape}")
     image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"image must be (H, W) or (H, W, C) uint8, got {image.dtype} {image.shape}")
     grey = image.ndim == 2
     pixels = image[:, :, None] if grey else image
 

@@ -139,6 +139,8 @@ def test_style_and_template_must_agree() -> None:
         align_face(image, face, style="dlib")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="keypoints"):
         align_face(image, face[:5])
+    with pytest.raises(ValueError, match="uint8"):
+        align_face(image.astype(np.float32), face)
 
 
 # --- the FFHQ recipe's square ----------------------------------------------------------------------
@@ -350,6 +352,15 @@ def test_cli_never_replaces_an_input(cli, capsys) -> None:
     assert main(["align", "out", "-o", "out", "--overwrite"]) == 2
     assert "is the input" in capsys.readouterr().err
     assert (cli / "out" / "x_face0.png").read_bytes() == before
+
+
+def test_cli_never_replaces_a_link_by_a_file(cli, capsys) -> None:
+    (cli / "out").mkdir()
+    (cli / "keep.txt").write_text("mine")
+    (cli / "out" / "faces.jsonl").symlink_to(cli / "keep.txt")
+    assert main(["align", "astronaut.jpg", "-o", "out", "--overwrite"]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    assert (cli / "out" / "faces.jsonl").is_symlink() and (cli / "keep.txt").read_text() == "mine"
 
 
 def test_cli_unreadable_input_is_one_line_and_the_run_goes_on(cli, capsys) -> None:

@@ -146,6 +146,9 @@ def _plan(folder: Path, inputs: list[_Input], overwrite: bool) -> None:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"-o {folder}: exists and is not a folder")
     check_folder(folder, what="-o")
+    records = folder / RECORDS_NAME
+    if records.is_symlink() or (records.exists() and not records.is_file()):
+        raise UsageError(f"{records} is not a regular file: choose another output folder")
     sources = [item.path for item in inputs]
     wanted = [f"{item.path.stem}.png" for item in inputs]
     names = plan_folder_outputs(folder, wanted, [], overwrite=True)  # only for unique stems: nothing is written there
