@@ -40,6 +40,8 @@ STYLES: Final[tuple[AlignStyle, ...]] = ("ffhq", "arcface", "custom")
 """The alignment styles, in the order ``fkp align --help`` lists them."""
 DEFAULT_SIZES: Final[dict[AlignStyle, int]] = {"ffhq": 256, "arcface": 112, "custom": 256}
 """Crop side in pixels when none is given."""
+MAX_SIZE: Final[int] = 4096
+"""The largest crop side: the FFHQ recipe's working size."""
 ARCFACE_SIZES: Final[tuple[int, ...]] = (112, 128)
 """The crop sides the ``"arcface"`` template is defined for."""
 
@@ -364,8 +366,8 @@ def align_face(
         image: (H, W, 3) uint8 RGB (any channel order works: channels are not mixed), or (H, W) grey.
         keypoints: (68, 2) the face's points, x then y, in pixels of ``image`` (300-W's layout).
         style: ``"ffhq"``, ``"arcface"`` or ``"custom"`` (see the module docstring).
-        size: the crop's side in pixels; default :data:`DEFAULT_SIZES` of the style (``"arcface"``:
-            112 or 128 only).
+        size: the crop's side in pixels, at most :data:`MAX_SIZE`; default :data:`DEFAULT_SIZES` of
+            the style (``"arcface"``: 112 or 128 only).
         template: the points and their places for ``"custom"`` (:func:`load_template`); only then.
 
     Returns:
@@ -380,8 +382,8 @@ def align_face(
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
     size = DEFAULT_SIZES[style] if size is None else int(size)
-    if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"size must be 1..{MAX_SIZE} pixels, got {size}")
     if (template is None) == (style == "custom"):
         raise ValueError('a template is needed for style="custom", and only for it')
     points = np.asarray(keypoints, dtype=np.float64)

@@ -380,6 +380,7 @@ def test_cli_unreadable_input_is_one_line_and_the_run_goes_on(cli, capsys) -> No
         (["--style", "custom"], "needs --template"),
         (["--template", "t.json"], "for --style custom"),
         (["--style", "arcface", "--size", "100"], "112 or 128"),
+        (["--size", "100000"], "at most 4096"),
         (["--style", "custom", "--template", "missing.json"], "--template missing.json"),
     ],
 )
@@ -400,5 +401,23 @@ def test_cli_custom_template(cli) -> None:
     record = json.loads((cli / "out" / "faces.jsonl").read_text().splitlines()[0])
     eyes = [np.mean(np.array(record["keypoints"])[REGIONS[eye]], axis=0) for eye in ("right_eye", "left_eye")]
     np.testing.assert_allclose(
-        apply_affine(np.array(eyes), np.array(record["transform"])), [[14.5, 24.5], [34.5, 24.5]], atol=1e-6
+        apply_affine(np.array(eyes), np.array(record["transform"])),
+        [[14.5, 24.5], [34.5, 24.5]],
+        atol=0.02,  # points rounded to 0.01 px
     )
+
+
+def test_cli_with_the_shipped_model_and_haar(tmp_path, monkeypatch, capsys, astronaut_face) -> None:
+    """No stub: the Haar detector and the shipped model, as a user runs it."""
+    monkeypatch.chdir(tmp_path)
+    image, points = astronaut_face
+    assert cv2.imwrite("astronaut.png", image[:, :, ::-1])  # lossless: the crop can be checked exactly
+    assert main(["align", "astronaut.png", "-o", "out", "--detector", "haar"]) == 0
+    (record,) = [json.loads(line) for line in (tmp_path / "out" / "faces.jsonl").read_text().splitlines()]
+    assert (record["source"], record["face"], record["style"], record["size"]) == ("astronaut.png", 0, "ffhq", 256)
+    np.testing.assert_allclose(record["keypoints"], points, atol=0.01)
+    expected, transform = align_face(image, points)
+    np.testing.assert_allclose(record["transform"], transform, atol=1e-4)
+    crop = cv2.imread(str(tmp_path / "out" / "astronaut_face0.png"))[:, :, ::-1]
+    assert _mean_error(crop, expected) < 0.01
+    assert "1 images, 1 faces aligned" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from fkp.align import ARCFACE_SIZES, DEFAULT_SIZES, STYLES, Template, TemplateError, align_face, load_template
+from fkp.align import ARCFACE_SIZES, DEFAULT_SIZES, MAX_SIZE, STYLES, Template, TemplateError, align_face, load_template
 from fkp.cli.common import (
     CommandError,
     UsageError,
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--size",
         type=positive_int,
         metavar="N",
-        help=f"crop side in pixels (default {DEFAULT_SIZES['ffhq']} for ffhq and custom, "
+        help=f"crop side in pixels, at most {MAX_SIZE} (default {DEFAULT_SIZES['ffhq']} for ffhq and custom, "
         f"{DEFAULT_SIZES['arcface']} for arcface, which makes {' or '.join(map(str, ARCFACE_SIZES))})",
     )
     align.add_argument(
@@ -211,6 +211,8 @@ def run_align(args: argparse.Namespace) -> int:
     set_seed(0)
     template = _template(args)
     size = DEFAULT_SIZES[args.style] if args.size is None else args.size
+    if size > MAX_SIZE:
+        raise UsageError(f"--size {size}: at most {MAX_SIZE} pixels")
     if args.style == "arcface" and size not in ARCFACE_SIZES:
         raise UsageError(f"--size {size}: --style arcface makes {' or '.join(map(str, ARCFACE_SIZES))} pixel crops")
     counts = _Counts()
@@ -235,7 +237,12 @@ def run_align(args: argparse.Namespace) -> int:
                 if min(face.box[2], face.box[3]) < args.min_size:
                     counts.skipped += 1
                     continue
-                crop, transform = align_face(image, face.keypoints, args.style, size, template)
+                try:
+                    crop, transform = align_face(image, face.keypoints, args.style, size, template)
+                except ValueError as error:  # points no crop fits (all at one place, not finite)
+                    _error_line(f"{item.name} face {index}", str(error))
+                    counts.unreadable += 1
+                    continue
                 path = folder / f"{item.stem}_face{index}.png"
                 try:
                     write_image(path, crop)
