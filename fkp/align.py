@@ -41,7 +41,8 @@ STYLES: Final[tuple[AlignStyle, ...]] = ("ffhq", "arcface", "custom")
 DEFAULT_SIZES: Final[dict[AlignStyle, int]] = {"ffhq": 256, "arcface": 112, "custom": 256}
 """Crop side in pixels when none is given."""
 MAX_SIZE: Final[int] = 4096
-"""The largest crop side: the FFHQ recipe's working size."""
+"""The largest crop side, and the most an FFHQ crop is sampled at before it is averaged down to its
+size: the recipe's working size."""
 ARCFACE_SIZES: Final[tuple[int, ...]] = (112, 128)
 """The crop sides the ``"arcface"`` template is defined for."""
 
@@ -61,9 +62,6 @@ ARCFACE_TEMPLATE: Final[np.ndarray] = np.array(
 ARCFACE_TEMPLATE.flags.writeable = False
 ARCFACE_SHIFT_128: Final[float] = 8.0
 """For 128 x 128 crops the 112 template is moved right by this many pixels (insightface's rule)."""
-
-FFHQ_MAX_UPSAMPLE: Final[int] = 4
-"""The FFHQ crop is sampled at up to this many times the output side, then averaged down."""
 
 
 class TemplateError(ValueError):
@@ -337,12 +335,15 @@ def _ffhq_crop(image: np.ndarray, quad: np.ndarray, qsize: float, size: int) -> 
             max(high[1] - height + border, 0),
         ]
     )
+    if pad.max() > qsize + 2 * border:  # the square misses the photo altogether: only its colour is left
+        return np.broadcast_to(np.rint(_median(image)).astype(np.uint8), (size, size, image.shape[2])).copy()
     if pad.max() > border - 4:
         pad = np.maximum(pad, max(int(np.rint(qsize * 0.3)), 1))
         work = _pad_like_ffhq(work, pad, qsize)
         to_work[:, 2] += pad[:2]
 
-    factor = int(min(max(np.ceil(qsize / size), 1), FFHQ_MAX_UPSAMPLE))  # sample at least as densely as the photo
+    # sample at least as densely as the photo (the recipe: at MAX_SIZE), then average down by a whole factor
+    factor = int(min(max(np.ceil(qsize / size), 1), max(MAX_SIZE // size, 1)))
     to_crop = quad_transform(quad, size * factor)
     work_to_crop = compose_affine(to_crop, invert_affine(to_work))
     crop = cv2.warpAffine(
