@@ -17,6 +17,7 @@ _EXPORTS = {
     "KeypointModel": "fkp.predict",
     "detect_keypoints": "fkp.detect",
     "Landmarker": "fkp.detect",
+    "align_face": "fkp.align",
     "Face": "fkp.detect",
     "HaarFaceDetector": "fkp.detectors.haar",
     "YuNetFaceDetector": "fkp.detectors.yunet",

@@ -1,5 +1,5 @@
 """The ``fkp`` command line: ``fkp data``, ``fkp models``, ``fkp train``, ``fkp evaluate``, ``fkp export``,
-``fkp detect``, ``fkp video`` and ``fkp filter``.
+``fkp detect``, ``fkp video``, ``fkp filter`` and ``fkp align``.
 
 Each sub-command lives in its own module (``fkp/cli/detect.py`` for ``fkp detect``, ...) with a
 ``register(subparsers)`` function that adds its parser and sets ``handler``; what several of them
@@ -19,10 +19,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fkp.cli import data, detect, evaluate, export, filter, models, train, video
+from fkp.cli import align, data, detect, evaluate, export, filter, models, train, video
 from fkp.cli.common import CommandError, OneLineParser, SubcommandParser, UsageError
 
-SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
+SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter, align)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
 
 
