@@ -31,6 +31,7 @@ from fkp.boxes import merge_overlapping
 from fkp.calibration import HAAR, BoxStyle
 from fkp.images import as_rgb8, to_gray8
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.predict import KeypointPredictor
 
 HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
 """The cascade :class:`HaarFaceDetector` loads from ``cv2.data.haarcascades``."""
@@ -79,25 +80,6 @@ class FaceDetector(Protocol):
 
         Returns:
             (N, 4) float32 boxes x, y, w, h in pixels of ``image`` (N may be 0).
-        """
-        ...
-
-
-@runtime_checkable
-class KeypointPredictor(Protocol):
-    """Anything with the model API of :func:`fkp.load_model`: ``predict(image, boxes, angles) -> keypoints``."""
-
-    def predict(self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None) -> np.ndarray:
-        """Keypoints of the face in each box.
-
-        Args:
-            image: (H, W, 3) uint8 RGB.
-            boxes: (N, 4) float x, y, w, h in pixels.
-            angles: (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`), NaN
-                where unknown; None when no angle is known.
-
-        Returns:
-            (N, 68, 2) keypoints in pixels of ``image``, x then y.
         """
         ...
 

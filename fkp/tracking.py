@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from fkp.boxes import box_overlap
-from fkp.detect import Face, FaceDetector, KeypointPredictor, detect_faces
+from fkp.detect import Face, FaceDetector, detect_faces
 from fkp.geometry import keypoints_box, keypoints_roll, upright_box
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.predict import KeypointPredictor
 
 HOLD_BOX = 0.02
 """A track keeps last frame's crop box while its points' box moves less than this (fraction of its

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from fkp.annotate import draw_faces
-from fkp.detect import Face, FaceDetector, KeypointPredictor, default_detector, default_model, detect_keypoints
+from fkp.detect import Face, FaceDetector, default_detector, default_model, detect_keypoints
+from fkp.predict import KeypointPredictor
 from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
 from fkp.tracking import DETECT_EVERY, KeypointTracker
 from fkp.utils import PROGRESS_MININTERVAL_S, atomic_output

@@ -82,7 +82,7 @@ def test_labels_picks_the_head_of_a_labelling_convention_and_the_json_names_it(t
 def test_passes_2_gives_every_face_an_upright_pass_without_changing_the_shared_model(tmp_path, monkeypatch) -> None:
     """Grace Hopper holds her head nearly upright: one pass by default, two with --passes 2, whose
     points move a little (a crop framed by the points found), not a lot."""
-    from fkp.predict import KeypointModel, load_model
+    from fkp.predict import KeypointModel, SecondPass, load_model
 
     shared = load_model()
     monkeypatch.setattr(fkp.detect, "default_model", lambda: shared)
@@ -103,7 +103,7 @@ def test_passes_2_gives_every_face_an_upright_pass_without_changing_the_shared_m
         (face,) = json.loads((tmp_path / f"{passes}.json").read_text())["images"][0]["faces"]
         faces[passes] = np.array(face["keypoints"])
         assert crops_seen == [1] * passes
-    assert shared.refine == 0
+    assert shared.second_pass == SecondPass()  # --passes 2 builds its own model with its own rule
     eye_distance = np.linalg.norm(faces[1][36] - faces[1][45])
     moved = np.linalg.norm(faces[2] - faces[1], axis=1) / eye_distance
     assert 0.002 < moved.mean() < 0.05

@@ -17,11 +17,11 @@ from fkp.detect import (
     Face,
     FaceDetector,
     HaarFaceDetector,
-    KeypointPredictor,
     default_model,
     detect_keypoints,
 )
 from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
+from fkp.predict import KeypointPredictor
 
 # Where the astronaut's face is (x0, y0, x1, y1), read off the photo: the detector's box must hold it.
 ASTRONAUT_FACE_CORE = (200, 95, 245, 145)

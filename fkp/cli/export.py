@@ -17,15 +17,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fkp.export import export_onnx
-    from fkp.predict import WeightsError, default_weights_path, load_model
+    from fkp.model_file import WeightsError
+    from fkp.predict import default_weights_path, load_model
 
     check_output(args.onnx, [args.model or default_weights_path()], what="--onnx")
     try:
         model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:
         raise CommandError(str(error)) from error
-    export_onnx(model, args.onnx)
+    model.export_onnx(args.onnx)
     print(
         f"wrote {args.onnx}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)"
     )
