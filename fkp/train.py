@@ -66,7 +66,7 @@ faces would teach a bias (measured: 3.9% against 4.7% validation NME on the Udac
 class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
-    architecture: str = "keypointnet"  # network, by name (fkp.model_config.list_models())
+    architecture: str = "keypointnet"  # network, by name (see fkp.list_models())
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 3)  # times each set's images appear per epoch, in `data` order (default 1)
     labels: Literal["300w", "udacity"] = (

@@ -282,3 +282,19 @@ def test_a_checkpoint_torch_refuses_to_unpickle_is_one_line_without_warnings(tmp
         load_model(protocol4)
     assert "\n" not in str(error.value)
     assert not [w for w in recwarn if "pickle" in str(w.message)]
+
+
+def test_fkp_detect_with_a_corrupt_onnx_beside_the_model_says_one_line(tiny_model, tmp_path, capfd, monkeypatch):
+    import cv2
+
+    from fkp import samples
+    from fkp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "x.safetensors"
+    tiny_model.save(path)
+    path.with_suffix(".onnx").write_bytes(b"not a protobuf at all")
+    assert cv2.imwrite(str(tmp_path / "a.png"), samples.astronaut()[..., ::-1])
+    assert main(["detect", "a.png", "--model", str(path), "--no-draw", "--detector", "haar"]) != 0
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "x.onnx: not an ONNX model" in err[0]
