@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.model_file import sha256_of
 from fkp.utils import GET_DATA_HINT, PROGRESS_MININTERVAL_S, atomic_write_bytes, resolve_data_dir, staged_folder
 
 PRIMARY_URL = (
@@ -176,15 +177,6 @@ def check_destination(dest: Path) -> bool:
     if any(dest.iterdir()):
         raise DestinationError(f"{dest} is not empty and holds no data set: choose a new or empty folder")
     return False
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pixel_digest(path: str | os.PathLike[str]) -> str:

@@ -71,10 +71,10 @@ def validate_config(config: TrainConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if config.limit is not None and config.limit < config.batch_size:
         raise ConfigError(f"--batch-size {config.batch_size} is larger than --limit {config.limit}: nothing to train")
-    from fkp.models import MODELS
+    from fkp.model_config import list_models
 
-    if config.architecture not in MODELS:
-        raise ConfigError(f"--architecture {config.architecture!r} is not one of {sorted(MODELS)}")
+    if config.architecture not in list_models():
+        raise ConfigError(f"--architecture {config.architecture!r} is not one of {list_models()}")
     if not 0.0 <= config.val_fraction < 1.0:
         raise ConfigError(f"--val-fraction must be at least 0 and below 1, got {config.val_fraction}")
     if not config.lr > 0:

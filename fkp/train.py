@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader, Dataset
 from fkp import conventions, geometry, metrics
 from fkp.data import FacialKeypointsDataset, mirror_asymmetry, person_disjoint_split
 from fkp.geometry import DEFAULT_BOX_SCALE
-from fkp.models import CONFIGS, ModelConfig, build_model, config_class, config_to_dict
+from fkp.model_config import is_registered
+from fkp.models import ModelConfig, build_model, config_class, config_to_dict
 from fkp.predict import KeypointModel
 from fkp.resume import (
     CheckpointError,
@@ -65,7 +66,7 @@ faces would teach a bias (measured: 3.9% against 4.7% validation NME on the Udac
 class TrainConfig:
     """Everything a training run depends on; stored in every checkpoint."""
 
-    architecture: str = "keypointnet"  # network, by name (fkp.models.MODELS: keypointnet, naimishnet)
+    architecture: str = "keypointnet"  # network, by name (see fkp.list_models())
     data: tuple[str, ...] = ("udacity", "300w")  # training sets, by name (fkp.data.DATASETS) or folder
     data_repeats: tuple[int, ...] = (1, 3)  # times each set's images appear per epoch, in `data` order (default 1)
     labels: Literal["300w", "udacity"] = (
@@ -437,7 +438,7 @@ def train(
         net: your own network to train, in place, instead of the one ``config.architecture``
             names (notebook 2 trains the class it defines). It takes (N, 1, S, S) crops with
             ``S = config.input_size`` and returns (N, 68, 2) normalised points. Its ``config``
-            attribute, if it is a registered config (:data:`fkp.models.CONFIGS`, as :class:`fkp.models.NaimishNet`
+            attribute, if it is a registered config (:func:`fkp.model_config.is_registered`, as :class:`fkp.models.NaimishNet`
             has), is the one stored in the outputs; otherwise ``config.model_config()`` is, and
             ``best.safetensors`` loads with :func:`fkp.load_model` only if ``net`` has that
             architecture's layers.
@@ -450,11 +451,11 @@ def train(
 
     validate_config(config)
     own_config = getattr(net, "config", None)
-    registered = isinstance(own_config, tuple(CONFIGS.values()))
+    registered = is_registered(own_config)
     model_config = (
         cast(ModelConfig, own_config) if registered else config.model_config(head_conventions(config, data_root))
     )
-    heads = tuple(getattr(model_config, "heads", ()))
+    heads = model_config.heads
     several = len(heads) > 1
     if not several:
         heads = (config.labels,)

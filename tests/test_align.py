@@ -284,7 +284,7 @@ class _TwoFaces:
 @pytest.fixture
 def cli(monkeypatch, tmp_path, mean_shape_model):
     """Run in tmp_path with the stub model and the two-face detector; writes astronaut.jpg."""
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: mean_shape_model())
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: mean_shape_model())
     monkeypatch.setattr(fkp.cli.align, "build_detector", lambda args: _TwoFaces())
     monkeypatch.chdir(tmp_path)
     assert cv2.imwrite(str(tmp_path / "astronaut.jpg"), samples.astronaut()[:, :, ::-1])

@@ -25,7 +25,7 @@ from fkp.landmarks import region_centre
 def stub_model(monkeypatch: pytest.MonkeyPatch, mean_shape_model) -> object:
     model = mean_shape_model()
     shipped = fkp.predict.load_model
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: model if path is None else shipped(path))
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: model if path is None else shipped(path))
     return model
 
 
