@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from fkp.data import read_image, read_keypoints_csv
-from fkp.detect import HaarFaceDetector, default_model
+from fkp.detect import HaarFaceDetector
+from fkp.predict import load_model
 from fkp.utils import resolve_data_dir
 from fkp.video import annotate_video, default_render
 from fkp.yunet import YuNetFaceDetector
@@ -57,7 +58,7 @@ def make_clip(path: Path, face: np.ndarray) -> None:
 SETTLE = 10
 
 
-def run(clip: Path, out: Path, detector, detect_every: int | None) -> tuple[float, float, float, int, int]:
+def run(clip: Path, out: Path, detector, model, detect_every: int | None) -> tuple[float, float, float, int, int]:
     """(frames/s, jitter px on the still frames, the same after SETTLE frames, frames with no face,
     detector runs) of one run."""
     points: list[np.ndarray | None] = []
@@ -66,7 +67,8 @@ def run(clip: Path, out: Path, detector, detect_every: int | None) -> tuple[floa
         points.append(faces[0].keypoints.copy() if len(faces) == 1 else None)
         return default_render(frame, faces)
 
-    stats = annotate_video(clip, out, render=render, detector=detector, progress=False, detect_every=detect_every)
+    stats = annotate_video(clip, out, detector=detector, model=model, render=render, progress=False,
+                           detect_every=detect_every)
     still = points[:STILL]
     steps = [np.linalg.norm(b - a, axis=1).mean() if a is not None and b is not None else np.nan
              for a, b in itertools.pairwise(still)]
@@ -83,7 +85,7 @@ def main() -> None:
     face = read_image(root / "test" / names[0])
     side = min(face.shape[:2])
     face = np.ascontiguousarray(face[:side, :side])
-    default_model()  # loaded once, before any clock
+    model = load_model()  # loaded once, before any clock
     configs = {
         "Haar, every frame (before)": (HaarFaceDetector(), None),
         "YuNet, every frame": (YuNetFaceDetector(), None),
@@ -98,7 +100,7 @@ def main() -> None:
         print(f"{'configuration':38s} {'frames/s':>9s} {'jitter px':>10s} {f'after {SETTLE}':>9s} "
               f"{'no face':>8s} {'detector runs':>14s}")
         for label, (detector, every) in configs.items():
-            results = [run(clip, Path(folder) / "out.mp4", detector, every) for _ in range(args.repeat)]
+            results = [run(clip, Path(folder) / "out.mp4", detector, model, every) for _ in range(args.repeat)]
             fps = statistics.median(r[0] for r in results)
             _, jitter, settled, missing, runs = results[0]
             print(f"{label:38s} {fps:9.1f} {jitter:10.4f} {settled:9.4f} {missing:8d} {runs:14d}")
