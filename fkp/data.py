@@ -27,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 from torch.utils.data import Dataset
 
+from fkp.geometry import face_frame
 from fkp.images import load_image
-from fkp.landmarks import MIRROR, NUM_KEYPOINTS, REGIONS
+from fkp.landmarks import MIRROR, NUM_KEYPOINTS
 from fkp.utils import GET_300W_HINT, GET_DATA_HINT, PROGRESS_MININTERVAL_S, resolve_300w_dir, resolve_data_dir
 
 Split = Literal["training", "test"]
@@ -95,7 +96,8 @@ def resolve_dataset(name_or_dir: str | os.PathLike[str] | None) -> Path:
 def mirror_asymmetry(keypoints: np.ndarray) -> float:
     """How far a set's labels are from mirror-consistent: 0 when flips with :data:`MIRROR` are valid.
 
-    Every face is moved to a frame where its eye centres sit at (-0.5, 0) and (0.5, 0), the frames
+    Every face is moved to its frame (:func:`fkp.geometry.face_frame`), where its eye centres sit at
+    (-0.5, 0) and (0.5, 0), the frames
     are averaged into a mean shape, and the mean shape is compared with its own mirror image
     (x -> -x, points reordered by :data:`MIRROR`). Over a set whose poses are as often turned left
     as right, consistent labels give a near-symmetric mean shape.
@@ -107,22 +109,7 @@ def mirror_asymmetry(keypoints: np.ndarray) -> float:
         The mean distance between the mean shape and its mirror image, in eye distances.
     """
     points = np.asarray(keypoints, dtype=np.float64)
-    right = points[:, REGIONS["right_eye"]].mean(axis=1)  # (N, 2)
-    left = points[:, REGIONS["left_eye"]].mean(axis=1)
-    axis = left - right
-    scale = np.linalg.norm(axis, axis=1, keepdims=True)  # (N, 1)
-    cos, sin = (axis / scale).T  # (N,) each
-    centred = points - ((left + right) / 2)[:, None]
-    frame = (
-        np.stack(
-            [
-                centred[..., 0] * cos[:, None] + centred[..., 1] * sin[:, None],
-                -centred[..., 0] * sin[:, None] + centred[..., 1] * cos[:, None],
-            ],
-            axis=-1,
-        )
-        / scale[:, None]
-    )
+    frame = face_frame(points).to_frame(points)  # (N, 68, 2) in eye-centre distances
     mean = frame.mean(axis=0)  # (68, 2)
     mirrored = mean[MIRROR] * np.array([-1.0, 1.0])
     return float(np.linalg.norm(mirrored - mean, axis=-1).mean())

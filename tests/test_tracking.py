@@ -19,7 +19,7 @@ from fkp.boxes import box_overlap
 from fkp.detect import Detections, HaarFaceDetector, KeypointPredictor
 from fkp.geometry import keypoints_box, keypoints_roll
 from fkp.landmarks import mean_shape_diagram
-from fkp.tracking import MAX_DISAGREEMENT, FaceTracker, pass_disagreement
+from fkp.tracking import DUPLICATE_OVERLAP, MAX_DISAGREEMENT, FaceTracker, pass_disagreement
 from fkp.yunet import YUNET_FILE, YuNetFaceDetector
 
 
@@ -268,8 +268,9 @@ def test_any_scene_one_track_per_face_and_no_stale_track_for_long(case) -> None:
         assert len(faces) == len(drawn) and len({t.identity for t in drawn}) == len(drawn)
         assert all(np.isfinite(f.keypoints).all() and np.isfinite(f.box).all() for f in faces)
         on_face = [[np.array_equal(t.keypoints, mean_face(b)) for b in scene.boxes] for t in drawn]  # (tracks, faces)
-        for box, column in zip(scene.boxes, zip(*on_face) if drawn else []):
-            assert sum(column) <= sum(np.array_equal(box, other) for other in scene.boxes)  # one track per face
+        hidden = (box_overlap(scene.boxes, scene.boxes) >= DUPLICATE_OVERLAP).sum(axis=1) > 1  # one face covers another
+        for covered, column in zip(hidden, zip(*on_face) if drawn else []):
+            assert covered or sum(column) <= 1  # one track per face (two faces in one place are one to the model)
         if detector.runs > runs:  # a detector run: exactly one drawn track per face
             assert len(drawn) == len(scene.boxes)
         for track, row in zip(drawn, on_face):
