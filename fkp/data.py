@@ -5,7 +5,8 @@ Layout on disk (what ``fkp data download`` and ``fkp data prepare-300w`` produce
     ROOT/training_frames_keypoints.csv   ROOT/training/*.jpg
     ROOT/test_frames_keypoints.csv       ROOT/test/*.jpg
 
-Each CSV row is a file name then 136 numbers ``x0, y0, ..., x67, y67`` in pixels of that image.
+Each CSV row is a file name then 136 numbers ``x0, y0, ..., x67, y67`` in pixels of that image
+(read by :func:`fkp.keypoints_csv.read_keypoints_csv`).
 Two data sets come in this layout, each found by name (:func:`resolve_dataset`):
 
 - ``"udacity"``: the course's set, YouTube Faces frames (3462 training, 770 test images);
@@ -17,7 +18,6 @@ Two data sets come in this layout, each found by name (:func:`resolve_dataset`):
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -29,7 +29,8 @@ from torch.utils.data import Dataset
 
 from fkp.geometry import face_frame
 from fkp.images import load_image
-from fkp.landmarks import MIRROR, NUM_KEYPOINTS
+from fkp.keypoints_csv import read_keypoints_csv
+from fkp.landmarks import MIRROR
 from fkp.utils import GET_300W_HINT, GET_DATA_HINT, PROGRESS_MININTERVAL_S, resolve_300w_dir, resolve_data_dir
 
 Split = Literal["training", "test"]
@@ -50,19 +51,6 @@ class DataNotFoundError(FileNotFoundError):
 def csv_path(root: str | os.PathLike[str], split: Split) -> Path:
     """Path of the keypoints CSV of ``split`` under ``root``."""
     return Path(root) / f"{split}_frames_keypoints.csv"
-
-
-def read_keypoints_csv(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
-    """Read a keypoints CSV.
-
-    Returns:
-        The image file names (N,) and their keypoints, (N, 68, 2) float32 pixels, x then y.
-    """
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    names = [row[0] for row in rows[1:]]
-    values = np.array([row[1:] for row in rows[1:]], dtype=np.float32)
-    return names, values.reshape(len(names), NUM_KEYPOINTS, 2)  # (N, 136) -> (N, 68, 2)
 
 
 def person_of(name: str) -> str:
