@@ -214,7 +214,8 @@ class FaceTracker:
         self.min_overlap = min_overlap
         self.keep_missed = keep_missed
         self.tracks: list[Track] = []
-        """Every track alive, drawn ones first in the order they are returned."""
+        """Every track alive: those drawn on the last frame (:attr:`drawn`) and those kept, undrawn, for a
+        few frames in case their face is found again."""
         self.detector_runs = 0
         """How many frames the detector has run on."""
         self._frame = -1
