@@ -303,6 +303,10 @@ def eyes_open(keypoints: np.ndarray, threshold: float = EAR_THRESHOLD) -> bool:
 # The registry used by the command line and the notebooks
 # ----------------------------------------------------------------------------------------------
 
+MAX_STRENGTH: Final = 10.0
+"""The largest ``strength`` :func:`apply_filter` takes: opacity stops at 1, and a blur of 10 (a sigma
+of a face width) or axes 10 times their length are already past any use."""
+
 FILTERS: Final[dict[str, FilterFunction]] = {
     "sunglasses": sunglasses,
     "moustache": moustache,
@@ -327,11 +331,17 @@ def apply_filter(
         faces: (N, 68, 2) keypoints of N faces (or a list of (68, 2) arrays), pixels x then y.
         which: a name from :data:`FILTER_NAMES`, or a :data:`FilterFunction` (e.g. from
             :func:`overlay_filter`).
-        strength: passed to the filter (opacity, blur strength or axis length), usually 0-1.
+        strength: passed to the filter (opacity, blur strength or axis length), usually 0-1, at
+            most :data:`MAX_STRENGTH`.
 
     Returns:
         A new (H, W, 3) uint8 RGB image (an unchanged copy when there is no face).
+
+    Raises:
+        ValueError: an unknown filter name, or a strength outside [0, :data:`MAX_STRENGTH`].
     """
+    if not 0.0 <= strength <= MAX_STRENGTH:  # also refuses NaN
+        raise ValueError(f"strength must be between 0 and {MAX_STRENGTH:g}, got {strength}")
     if callable(which):
         function = which
     elif which in FILTERS:
