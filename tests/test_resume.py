@@ -10,8 +10,9 @@ import signal
 import pytest
 import torch
 
-from fkp.resume import CheckpointError, ConfigError
-from fkp.train import TrainConfig, train
+from fkp.resume import CheckpointError
+from fkp.train import train
+from fkp.train_config import ConfigError, TrainConfig
 
 TINY = {"input_size": 32, "epochs": 2, "batch_size": 4, "threads": 1, "patience": 0, "warmup_epochs": 0.5,
         "val_fraction": 0.2, "photometric": True, "flip": 0.5, "device": "cpu", "precision": "fp32"}

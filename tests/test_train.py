@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
+from fkp.losses import wing_loss
 from fkp.predict import load_model
-from fkp.train import FaceCrops, TrainConfig, train, training_sets, wing_loss
+from fkp.train import train
+from fkp.train_config import TrainConfig
+from fkp.training_data import training_sets
+from fkp.transforms import FaceCrops
 
 TINY = dict(input_size=32, epochs=2, batch_size=8, limit=24, threads=1, patience=0, warmup_epochs=0.5)
 
@@ -107,7 +111,7 @@ def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
     assert code == 0
     assert (out / "best.safetensors").exists() and (out / "summary.json").exists()
     assert "best validation NME" in capsys.readouterr().out
-    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(out)]) == 1
+    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "other")]) == 1
     assert "fkp data download" in capsys.readouterr().err
 
 
