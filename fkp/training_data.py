@@ -26,9 +26,9 @@ DataRoot = str | os.PathLike[str] | list[str | os.PathLike[str]] | None
 
 MIRROR_TOLERANCE = 0.01
 """Flips are used on a data set only when its labels are this mirror-consistent (in eye distances,
-:func:`fkp.data.mirror_asymmetry`): 300-W measures 0.006, the Udacity set 0.020, whose mirrored
-mean shape misses its mean shape by 2-5% of the eye distance at the jaw and brows, so that flipped
-faces would teach a bias (measured: 3.9% against 4.7% validation NME on the Udacity set)."""
+:func:`fkp.data.mirror_asymmetry`): 300-W is, the Udacity set is not. Its mirrored mean shape
+misses its mean shape at the jaw and brows, so flipped faces would teach a bias (taught in
+``1_Load_and_Visualize_Data.ipynb``)."""
 
 
 class WithHeads(Dataset):

@@ -351,7 +351,7 @@ class ToTensor:
 
 
 def crop_transforms(config: TrainConfig, augment: bool, mirror: bool = False) -> Compose:
-    """The crop-and-augment pipeline that ``fkp train`` feeds its network with (:mod:`fkp.transforms`).
+    """The crop-and-augment pipeline that ``fkp train`` feeds its network with, from the transforms above.
 
     Taught in ``1_Load_and_Visualize_Data.ipynb``, which applies it to the course's Dataset.
 
