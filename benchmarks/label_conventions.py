@@ -40,7 +40,6 @@ def main() -> None:
     mean_offsets = {}
     for model_path, trained_on, tested_on in ((args.udacity_model, "udacity", "300w"), (args.w300_model, "300w", "udacity")):
         model = fkp.load_model(model_path, threads=1)
-        model.refine = 0
         data = FacialKeypointsDataset(tested_on, args.split)
         truth = data.keypoints
         predicted = np.stack([model.predict(data.image(i), keypoints_box(truth[i])[None])[0] for i in range(len(data))])

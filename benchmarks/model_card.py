@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fkp.predict import AVERAGE_TILT, ROLL_THRESHOLD, default_weights_path
+from fkp.predict import default_weights_path
 
 CARD = """# Model card: fkp default keypoint model
 
@@ -118,8 +118,8 @@ def write_card(path: str | Path, model: Any, figures: str) -> None:
         params=f"{info['parameters']:,}" if "parameters" in info else "?",
         input_size=model.input_size,
         box_scale=model.box_scale,
-        roll_threshold=ROLL_THRESHOLD,
-        average_tilt=AVERAGE_TILT,
+        roll_threshold=model.second_pass.roll_threshold,
+        average_tilt=model.second_pass.average_tilt,
         command=info.get("train_command", "?"),
         train_config=json.dumps(config, indent=2, sort_keys=True),
         minutes=info.get("train_minutes", "?"),

@@ -3,8 +3,8 @@
     python benchmarks/release_model.py runs/default
 
 Copies ``RUN/best.safetensors`` to ``fkp/weights/default.safetensors``, writes
-``fkp/weights/default.onnx`` beside it (:meth:`fkp.predict.KeypointModel.save`: the network read
-back from the new file, exported, with that file's sha256 in its metadata), quantises that ONNX
+``fkp/weights/default.onnx`` beside it (the network read back from the new file, exported by
+:mod:`fkp.export` with that file's sha256 in its metadata, :func:`fkp.model_file.onnx_metadata`), quantises that ONNX
 graph to int8 (:func:`fkp.quantize.quantize_onnx`, calibrated on crops of the training sets' faces
 as the model cuts them; ``--float`` keeps it float32), and records its
 provenance in the weights' metadata: the training command, the run's wall time, the machine, the
@@ -20,7 +20,6 @@ as it is (after a change to the exported graph, :mod:`fkp.export`, or to the qua
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import sys
@@ -30,19 +29,16 @@ import numpy as np
 import torch
 
 from fkp.data import FacialKeypointsDataset, csv_path, resolve_dataset
-from fkp.export import model_file_bytes
+from fkp.export import onnx_bytes
 from fkp.geometry import keypoints_box
+from fkp.model_file import onnx_metadata, sha256_of
 from fkp.predict import KeypointModel, default_weights_path, load_model
 from fkp.quantize import quantize_onnx
-from fkp.train import TrainConfig
+from fkp.train_config import TrainConfig
 from fkp.utils import atomic_write_bytes
 
 CALIBRATION_FACES = 256
 """Faces per training set whose crops calibrate the int8 activation ranges."""
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def calibration_crops(model: KeypointModel, sets: tuple[str, ...], seed: int = 0) -> np.ndarray:
@@ -70,7 +66,7 @@ def write_onnx(weights: Path, sets: tuple[str, ...], keep_float: bool) -> None:
     """Write ``weights``' ONNX twin beside it (the sha256-tied export), int8 unless ``keep_float``."""
     model = load_model(weights, backend="torch")
     onnx_path = weights.with_suffix(".onnx")
-    graph = model_file_bytes(model)
+    graph = onnx_bytes(model.net, model.config, onnx_metadata(model.config, model.box_scale, model.metadata, weights))
     if not keep_float:
         graph = quantize_onnx(graph, calibration_crops(model, sets))
     atomic_write_bytes(onnx_path, graph)
@@ -117,7 +113,7 @@ def main() -> None:
         "python": args.python,
         "torch": args.torch,
         "data_sha256": {
-            f"{name} {split}": sha256(csv_path(resolve_dataset(name), split))
+            f"{name} {split}": sha256_of(csv_path(resolve_dataset(name), split))
             for name in config.data
             for split in ("training", "test")
         },

@@ -15,8 +15,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_model": "fkp.predict",
     "KeypointModel": "fkp.predict",
+    "SecondPass": "fkp.predict",
+    "list_models": "fkp.model_config",
     "detect_keypoints": "fkp.detect",
     "Landmarker": "fkp.detect",
+    "align_face": "fkp.align",
     "Face": "fkp.detect",
     "HaarFaceDetector": "fkp.detectors.haar",
     "YuNetFaceDetector": "fkp.detectors.yunet",

@@ -3,9 +3,10 @@
 The exported graph takes ``crops``, (N, 1, S, S) float32 standardised crops (see
 :func:`fkp.geometry.standardize`), and returns ``keypoints``, (N, 68, 2) normalised crop
 coordinates; cutting the crops and mapping the points back stay in Python
-(:class:`fkp.predict.KeypointModel`). The file's metadata (``metadata_props``) carries the model's
-fkp metadata (config, box scale, facts), so :func:`fkp.load_model` can load an ``.onnx`` file alone,
-and the sha256 of the safetensors file it was made from, so that a mismatched pair is refused.
+(:class:`fkp.predict.KeypointModel`). The file's metadata (``metadata_props``) carries the model
+file's strings (:func:`fkp.model_file.onnx_metadata`: config, box scale, facts, and the sha256 of
+the safetensors file it was made from), so :func:`fkp.load_model` can load an ``.onnx`` file
+alone and refuses a mismatched pair.
 """
 
 from __future__ import annotations
@@ -13,38 +14,36 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
+from fkp.model_config import ModelConfig
 from fkp.utils import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from fkp.predict import KeypointModel
 
 OPSET = 17
 
 
-def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> bytes:
-    """The model's network as a serialised ONNX graph with a dynamic batch size.
+def onnx_bytes(net: nn.Module, config: ModelConfig, metadata: dict[str, str] | None = None) -> bytes:
+    """A network as a serialised ONNX graph with a dynamic batch size.
 
-    Input ``crops`` (N, 1, S, S) float32, output ``keypoints`` (N, 68, 2); a network with several
-    heatmap heads (:attr:`fkp.predict.KeypointModel.conventions`) has a second input, ``head``,
-    a 0-d int64 index into them.
+    Input ``crops`` (N, 1, S, S) float32, output ``keypoints`` (N, 68, 2); a network whose config
+    has several ``heads`` has a second input, ``head``, a 0-d int64 index into them.
 
     Args:
-        model: the model whose :attr:`~fkp.predict.KeypointModel.net` is exported.
+        net: the network (put in eval mode here).
+        config: its config (the crop side S and the heads).
         metadata: strings to store in the graph's ``metadata_props`` (needs the onnx package).
     """
-    example = torch.zeros(1, 1, model.input_size, model.input_size)
+    example = torch.zeros(1, 1, config.input_size, config.input_size)
     inputs: tuple[torch.Tensor, ...] = (example,)
-    if len(model.conventions) > 1:  # several heads: a 0-d int64 input "head" picks one
+    if len(config.heads) > 1:  # several heads: a 0-d int64 input "head" picks one
         inputs = (example, torch.tensor(0))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.net.eval(),
+            net.eval(),
             inputs,
             buffer,  # type: ignore[arg-type]  # the stubs omit file objects, which export takes
             input_names=["crops", "head"][: len(inputs)],
@@ -63,18 +62,8 @@ def onnx_bytes(model: KeypointModel, metadata: dict[str, str] | None = None) -> 
     return graph.SerializeToString()
 
 
-def model_file_bytes(model: KeypointModel) -> bytes:
-    """The ONNX file :func:`export_onnx` writes, as bytes: the graph with its fkp metadata and, when
-    the model was read from a safetensors file, that file's sha256."""
-    from fkp.predict import WEIGHTS_SHA256_KEY, sha256_of
-    from fkp.weights_io import weights_metadata
-
-    metadata = weights_metadata(model)
-    if model.weights_path is not None:
-        metadata[WEIGHTS_SHA256_KEY] = sha256_of(model.weights_path)
-    return onnx_bytes(model, metadata)
-
-
-def export_onnx(model: KeypointModel, path: str | os.PathLike[str]) -> None:
-    """Write the model's network to ``path`` as ONNX (atomically): :func:`model_file_bytes`."""
-    atomic_write_bytes(path, model_file_bytes(model))
+def export_onnx(
+    net: nn.Module, config: ModelConfig, path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+) -> None:
+    """Write :func:`onnx_bytes` to ``path`` (atomically)."""
+    atomic_write_bytes(path, onnx_bytes(net, config, metadata))

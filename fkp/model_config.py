@@ -1,22 +1,28 @@
-"""The typed configs of the keypoint networks, and the registry of architectures, without PyTorch.
+"""The typed configs of the keypoint networks, and the one registry of architectures, without PyTorch.
 
 A model file stores its config as JSON (:func:`config_to_dict`); inference reads it back
-(:func:`config_from_dict`) to know the crop size without importing torch. The networks these
-configs describe are in :mod:`fkp.models`, which re-exports everything here.
+(:func:`config_from_dict`) to know the crop size without importing torch.
 
-Adding an architecture, timm-style: a frozen config dataclass here, decorated with
-:func:`register_config` (its ``architecture`` field names it), and its network in
-:mod:`fkp.models`, decorated with :func:`fkp.models.register_model`. Training
-(``fkp train --architecture NAME``), saving, loading and the ONNX export then know it.
+Adding an architecture, timm-style, is one registration: a frozen config dataclass (an
+``architecture`` field, ``init=False``, whose default is its unique name; ``input_size``;
+``heads``; a ``check()`` method), and its network (an ``nn.Module`` whose ``__init__`` takes one
+such config and whose ``forward`` maps (N, 1, S, S) standardised crops to (N, 68, 2) normalised
+points) decorated with ``@register_model(TheConfig)``. Training (``fkp train --architecture
+NAME``), saving, loading, :func:`list_models` and the ONNX export then know it. The shipped
+architectures register their networks by name (``"fkp.models:KeypointNet"``), so that a model
+file's config is read without importing torch; the network class is imported on first build
+(:func:`network_class`).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
 Architecture = str
-"""The name of a registered architecture (see :data:`CONFIGS`)."""
+"""The name of a registered architecture (see :func:`list_models`)."""
 
 INPUT_SIZE_RANGE = (16, 512)
 """Smallest and largest crop side, in pixels, that a stored config may ask for."""
@@ -24,23 +30,61 @@ WIDTH_RANGE = (1, 4096)
 """Smallest and largest channel count, dense width or block count a stored config may ask for."""
 
 
-CONFIGS: dict[str, type] = {}
-"""Architecture name -> its config class, filled by :func:`register_config`."""
-_Config = TypeVar("_Config", bound=type)
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture: its name, its config class and its network class.
 
-
-def register_config(config_class: _Config) -> _Config:
-    """Class decorator: register a frozen config dataclass under its ``architecture`` default.
-
-    The class needs an ``input_size: int`` field, an ``architecture`` field (``init=False``) whose
-    default is its unique name, and a ``check()`` method that raises ``ValueError`` for sizes
-    a stored file may not ask for.
+    ``network`` is the class itself, or ``"module:Class"`` until :func:`network_class` imports it.
     """
-    name = next(spec.default for spec in fields(config_class) if spec.name == "architecture")
-    if not isinstance(name, str) or name in CONFIGS:
-        raise ValueError(f"architecture name {name!r} is not a new string")
-    CONFIGS[name] = config_class
-    return config_class
+
+    name: str
+    config: type
+    network: type | str
+
+
+ARCHITECTURES: dict[str, ModelEntry] = {}
+"""Architecture name -> its entry, filled by :func:`register_model`: the one registry."""
+_Network = TypeVar("_Network", bound=type)
+
+
+def register_model(config: type, network: str | None = None) -> Callable[[_Network], _Network]:
+    """Register an architecture: its config class and its network, under the config's ``architecture``.
+
+    Used as a class decorator on the network, ``@register_model(TinyConfig)``; or called once with
+    the network's ``"module:Class"`` name, ``register_model(KeypointNetConfig, "fkp.models:KeypointNet")``,
+    so that the config is known before (and without) importing the network's module.
+
+    Raises:
+        ValueError: (one line) ``config`` is not a dataclass with an ``architecture`` default,
+            or that name is taken.
+    """
+    defaults = {spec.name: spec.default for spec in fields(config)} if hasattr(config, "__dataclass_fields__") else {}
+    name = defaults.get("architecture")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{config.__name__} has no 'architecture' field with a name as its default")
+    if name in ARCHITECTURES:
+        raise ValueError(f"architecture {name!r} is already registered")
+    if "heads" not in defaults and not hasattr(config, "heads"):
+        raise ValueError(f"{config.__name__} declares no 'heads' (a field or property: the conventions of its outputs)")
+
+    def register(network_class: _Network) -> _Network:
+        ARCHITECTURES[name] = ModelEntry(name, config, network_class)
+        return network_class
+
+    if network is not None:
+        ARCHITECTURES[name] = ModelEntry(name, config, network)
+    return register
+
+
+def list_models() -> list[str]:
+    """The names of the registered architectures, sorted (``fkp train --architecture`` takes them)."""
+    return sorted(ARCHITECTURES)
+
+
+def _entry(architecture: str) -> ModelEntry:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; expected one of {list_models()}")
+    return ARCHITECTURES[architecture]
 
 
 def config_class(architecture: str) -> type:
@@ -49,9 +93,33 @@ def config_class(architecture: str) -> type:
     Raises:
         ValueError: (one line) no such architecture.
     """
-    if architecture not in CONFIGS:
-        raise ValueError(f"unknown architecture {architecture!r}; expected one of {sorted(CONFIGS)}")
-    return CONFIGS[architecture]
+    return _entry(architecture).config
+
+
+def network_class(config: ModelConfig) -> type:
+    """The network class registered for ``config`` (imported on first use when registered by name).
+
+    Raises:
+        ValueError: (one line) ``config`` is not an instance of a registered config class.
+    """
+    entry = ARCHITECTURES.get(getattr(config, "architecture", ""))
+    if entry is None or not isinstance(config, entry.config):
+        raise ValueError(
+            f"{type(config).__name__} is not a registered architecture's config "
+            f"(registered: {list_models()}; add one with fkp.model_config.register_model)"
+        )
+    if isinstance(entry.network, str):
+        module, name = entry.network.split(":")
+        ARCHITECTURES[entry.name] = entry = ModelEntry(
+            entry.name, entry.config, getattr(importlib.import_module(module), name)
+        )
+    return entry.network  # type: ignore[return-value]  # a class once imported
+
+
+def is_registered(config: object) -> bool:
+    """Whether ``config`` is an instance of a registered config class."""
+    entry = ARCHITECTURES.get(getattr(config, "architecture", ""))
+    return entry is not None and isinstance(config, entry.config)
 
 
 def _check_widths(name: str, widths: list[Any]) -> None:
@@ -61,7 +129,6 @@ def _check_widths(name: str, widths: list[Any]) -> None:
         raise ValueError(f"{name} config sizes must be integers in [{low}, {high}], got {bad}")
 
 
-@register_config
 @dataclass(frozen=True)
 class NaimishNetConfig:
     """The course baseline: convolution, pooling and dropout stages, then dense layers."""
@@ -74,6 +141,11 @@ class NaimishNetConfig:
     dense_dropout: float = 0.5
     architecture: Architecture = field(default="naimishnet", init=False)
 
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """One output, which does not name its labelling convention (the model file's ``labels`` may)."""
+        return ()
+
     def check(self) -> None:
         """Raise ``ValueError`` unless every stage has its sizes, all in range."""
         if len({len(self.channels), len(self.kernel_sizes), len(self.dropouts)}) != 1:
@@ -81,7 +153,6 @@ class NaimishNetConfig:
         _check_widths(self.architecture, [*self.channels, *self.kernel_sizes, self.dense])
 
 
-@register_config
 @dataclass(frozen=True)
 class KeypointNetConfig:
     """The default model: a small residual encoder, a feature pyramid decoder and soft-argmax heatmaps."""
@@ -103,8 +174,12 @@ class KeypointNetConfig:
         _check_widths(self.architecture, [*self.channels, *self.blocks, self.decoder_channels])
 
 
+register_model(NaimishNetConfig, "fkp.models:NaimishNet")
+register_model(KeypointNetConfig, "fkp.models:KeypointNet")
+
+
 class ModelConfig(Protocol):
-    """What every registered config has (an instance of a class in :data:`CONFIGS`): a dataclass."""
+    """What every registered config has (an instance of a class in :data:`ARCHITECTURES`): a dataclass."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
@@ -113,6 +188,9 @@ class ModelConfig(Protocol):
 
     @property
     def architecture(self) -> str: ...  # its name in the registry
+
+    @property
+    def heads(self) -> tuple[str, ...]: ...  # labelling convention of each output head; () when it does not say
 
     def check(self) -> None: ...  # raise ValueError for sizes out of range
 

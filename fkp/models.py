@@ -3,13 +3,14 @@
 Both take a batch of grayscale face crops, (N, 1, S, S) float32 standardised per crop (see
 :func:`fkp.geometry.standardize`), and return keypoints in *normalised crop coordinates*,
 (N, 68, 2) x then y in [-1, 1]: -1 is the left (top) edge of the crop, +1 the right (bottom) edge.
-Their configs live in :mod:`fkp.model_config` (no torch), re-exported here.
+Their configs live in :mod:`fkp.model_config` (no torch), re-exported here; both networks are
+registered there by name (``register_model(KeypointNetConfig, "fkp.models:KeypointNet")``), so
+that a model file's config is read without importing this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,6 @@ from torch import nn
 
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.model_config import (
-    CONFIGS,
     Architecture,
     KeypointNetConfig,
     ModelConfig,
@@ -25,12 +25,10 @@ from fkp.model_config import (
     config_class,
     config_from_dict,
     config_to_dict,
-    register_config,
+    network_class,
 )
 
 __all__ = [
-    "CONFIGS",
-    "MODELS",
     "Architecture",
     "KeypointNet",
     "KeypointNetConfig",
@@ -41,38 +39,19 @@ __all__ = [
     "config_class",
     "config_from_dict",
     "config_to_dict",
-    "register_config",
-    "register_model",
     "soft_argmax",
 ]
 
-MODELS: dict[str, type[nn.Module]] = {}
-"""Architecture name -> its network class, filled by :func:`register_model`."""
-_Network = TypeVar("_Network", bound=type[nn.Module])
-
-
-def register_model(config: type) -> Callable[[_Network], _Network]:
-    """Class decorator: the network built for configs of class ``config``.
-
-    ``config`` is a config class registered with :func:`fkp.model_config.register_config`; the
-    network's ``__init__`` takes one such config, and its ``forward`` maps (N, 1, S, S)
-    standardised crops to (N, 68, 2) normalised points.
-    """
-    name = next(key for key, value in CONFIGS.items() if value is config)
-
-    def register(network: _Network) -> _Network:
-        MODELS[name] = network
-        return network
-
-    return register
-
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The network a config describes (see :data:`MODELS`)."""
-    return MODELS[config.architecture](config)
+    """The network a registered config describes (:func:`fkp.model_config.network_class`), freshly initialised.
+
+    Raises:
+        ValueError: (one line) ``config`` is not a registered architecture's config.
+    """
+    return cast(nn.Module, network_class(config)(config))
 
 
-@register_model(NaimishNetConfig)
 class NaimishNet(nn.Module):
     """The course baseline, after NaimishNet (Agarwal, Krohn-Grimberghe and Vyas, 2017, arXiv:1710.00977):
     direct regression of 136 numbers.
@@ -187,13 +166,12 @@ def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return up if tuple(up.shape[-2:]) == (height, width) else up[..., :height, :width]
 
 
-@register_model(KeypointNetConfig)
 class KeypointNet(nn.Module):
     """The default model: residual encoder to stride 16, pyramid decoder back to stride 4, one
     heatmap per keypoint and a soft-argmax that turns each heatmap into sub-pixel coordinates.
 
-    At the default 72 px input the heatmaps are 18 x 18; the decoder adds stride-8 and stride-4
-    detail to the stride-16 context, so every point sees the whole face.
+    For an S px input the heatmaps are S/4 x S/4; the decoder adds stride-8 and stride-4 detail to
+    the stride-16 context, so every point sees the whole face.
 
     With several ``config.heads``, one 1x1 heatmap head per labelling convention shares the whole
     network: ``heatmap_head`` holds their weights one after the other (68 maps each), and

@@ -10,28 +10,28 @@ with the box styles of :mod:`fkp.calibration`). Each box becomes a square graysc
 are mapped back to the image.
 
 Roll normalisation: the model does not care how the head is rolled. A first pass finds the
-points; when their eye line is tilted by more than :data:`ROLL_THRESHOLD` degrees from the crop's
-axes, a second pass runs on a crop turned so that the face is upright and framed by the points
-found (:func:`fkp.geometry.upright_affine`), and its points are mapped back. Up to
-:data:`AVERAGE_TILT` degrees both crops show the face at a tilt the network was trained on, so the
-two answers are averaged; beyond it the upright one replaces the first. A detector that knows
+points; when their eye line is tilted from the crop's axes by more than the model's
+:class:`SecondPass` rule allows, a second pass runs on a crop turned so that the face is upright
+and framed by the points found (:func:`fkp.geometry.upright_affine`), and its points are mapped
+back, averaged with the first pass's or replacing them as the rule says. A detector that knows
 each face's roll (YuNet's eye points) can pass it as ``angles``, so the first pass is already
-upright.
+upright. ``SecondPass.off()`` asks for the first pass alone.
 
 Weights are stored as safetensors, with the model config and preprocessing in its metadata: no
 pickled code is ever loaded. Beside each ``NAME.safetensors`` lies ``NAME.onnx``, the same network
 exported for onnxruntime, whose metadata records the sha256 of the safetensors file it was made
-from. Inference runs that ONNX file and imports no PyTorch: this module needs only NumPy, OpenCV
-and onnxruntime. The PyTorch side (building the network, saving, checkpoints) is
-:mod:`fkp.weights_io`, imported only when a model needs it.
+from (the format: :mod:`fkp.model_file`). Inference runs that ONNX file and imports no PyTorch:
+this module needs only NumPy, OpenCV and onnxruntime. The PyTorch side (building the network,
+saving, checkpoints, export) is :mod:`fkp.weights_io` and :mod:`fkp.export`, imported only when a
+model needs it; neither imports this module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
+import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -42,31 +42,21 @@ import numpy as np
 from fkp import geometry
 from fkp.geometry import DEFAULT_BOX_SCALE
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.model_config import ModelConfig, config_from_dict
+from fkp.model_config import ModelConfig
+from fkp.model_file import (
+    WEIGHTS_SHA256_KEY,
+    ModelFile,
+    WeightsError,
+    onnx_metadata,
+    parse_metadata,
+    read_safetensors_metadata,
+    sha256_of,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_WEIGHTS = "default.safetensors"
-FORMAT_VERSION = "1"
-"""The layout of the metadata and tensors a model file carries; a file of another version is refused on load."""
-WEIGHTS_SHA256_KEY = "fkp_weights_sha256"
-"""ONNX metadata key: sha256 of the safetensors file the ONNX graph was exported from."""
-BOX_SCALE_RANGE = (1.0, 4.0)
-"""Crop side / box side that a stored model may ask for."""
-DEFAULT_REFINE = 0
-"""Extra passes for every face: each crops again, upright, around the points found by the pass
-before (:func:`fkp.geometry.upright_affine`), whatever the roll, and is averaged with it or
-replaces it as :data:`AVERAGE_TILT` says. Off by default: faces whose first pass finds them
-upright within :data:`ROLL_THRESHOLD` keep it, at one pass's cost."""
-ROLL_THRESHOLD = 10.0
-"""Degrees of roll, in the first pass's crop, above which a face gets an upright second pass."""
-AVERAGE_TILT = 25.0
-"""Degrees of roll, in the crop of the pass before, up to which that pass's points are averaged with
-the upright pass's instead of replaced by them. Training tilts its everyday crops by a normal angle
-of standard deviation 10 degrees (:class:`fkp.train.TrainConfig`), so up to about 2.5 of them both
-crops are views the network knows, and two views of one face err differently. Chosen on the
-validation faces of the shipped run (``benchmarks/second_pass.py`` prints the choice)."""
 Backend = Literal["torch", "onnx"]
 
 
@@ -84,7 +74,8 @@ class KeypointPredictor(Protocol):
             boxes: (N, 4) float x, y, w, h in pixels.
             angles: (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`), NaN
                 where unknown; None when no angle is known.
-            labels: the labelling convention to answer in; None: the predictor's default.
+            labels: the labelling convention to answer in (:mod:`fkp.conventions`); None: the
+                predictor's default.
 
         Returns:
             (N, 68, 2) keypoints in pixels of ``image``, x then y.
@@ -92,8 +83,38 @@ class KeypointPredictor(Protocol):
         ...
 
 
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable or not an fkp model."""
+@dataclass(frozen=True)
+class SecondPass:
+    """When a face gets an upright second pass, and how it meets the first: the model's rule.
+
+    After each pass, a face's roll left in the crop it was cut from (the eye line of the points
+    found, :func:`fkp.geometry.keypoints_roll`, less the roll the crop was turned by) is its tilt.
+
+    Attributes:
+        roll_threshold: degrees of tilt above which a face gets an upright pass
+            (``math.inf``: never, see :meth:`off`).
+        average_tilt: degrees of tilt up to which the pass before's points are averaged with the
+            upright pass's instead of replaced by them: there both crops are views the network
+            was trained on (training tilts its everyday crops by a few degrees),
+            and two views of one face err differently. ``benchmarks/second_pass.py`` scores rules.
+        extra_passes: upright passes every face gets whatever its tilt, each cropped around the
+            points of the pass before.
+    """
+
+    roll_threshold: float = 10.0
+    average_tilt: float = 25.0
+    extra_passes: int = 0
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.roll_threshold) or math.isnan(self.average_tilt):
+            raise ValueError(f"second-pass angles must be numbers, got {self}")
+        if not (isinstance(self.extra_passes, int) and self.extra_passes >= 0):
+            raise ValueError(f"extra_passes must be an integer >= 0, got {self.extra_passes!r}")
+
+    @classmethod
+    def off(cls) -> SecondPass:
+        """One plain pass: crop the given box, predict; never a second look."""
+        return cls(roll_threshold=math.inf)
 
 
 class KeypointModel:
@@ -110,7 +131,7 @@ class KeypointModel:
         config: its model config.
         box_scale: crop side as a multiple of the face box's longer side.
         metadata: free-form facts stored with the weights (training figures, provenance).
-        refine: extra passes, see :data:`DEFAULT_REFINE`.
+        second_pass: when a face gets an upright second pass (:class:`SecondPass`).
     """
 
     def __init__(
@@ -119,19 +140,18 @@ class KeypointModel:
         config: ModelConfig,
         box_scale: float = DEFAULT_BOX_SCALE,
         metadata: dict | None = None,
-        refine: int = DEFAULT_REFINE,
+        second_pass: SecondPass = SecondPass(),
     ) -> None:
         self._net = None if net is None else net.eval()
         self.config = config
         self.box_scale = box_scale
-        self.refine = refine
+        self.second_pass = second_pass
         self.metadata = dict(metadata or {})
         self.weights_path: Path | None = None
         """The safetensors file the model was loaded from (None for an in-memory network)."""
         self.onnx_path: Path | None = None
         """The ONNX file that :meth:`use_onnx` runs (None: exported from :attr:`net` instead)."""
         self._onnx_session: Any = None
-        self._onnx_head_input = False  # whether the ONNX graph takes a "head" input (several heads)
 
     @property
     def net(self) -> nn.Module:
@@ -199,7 +219,7 @@ class KeypointModel:
 
         A single-head model speaks the convention it was trained to (``metadata["labels"]``).
         """
-        heads = tuple(getattr(self.config, "heads", ()))
+        heads = self.config.heads
         if len(heads) > 1:
             return heads
         labels = self.metadata.get("labels")
@@ -225,7 +245,7 @@ class KeypointModel:
         batch = geometry.standardize(crops)[:, None]  # (N, S, S) -> (N, 1, S, S)
         if self._onnx_session is not None:
             feeds = {"crops": batch}
-            if self._onnx_head_input:
+            if len(self.config.heads) > 1:  # the exported graph takes a "head" input (fkp.export)
                 feeds["head"] = np.array(head, dtype=np.int64)
             elif head:
                 raise ValueError(f"{self.onnx_path or 'this ONNX graph'} has a single head")
@@ -267,17 +287,18 @@ class KeypointModel:
         image = np.asarray(image)
         crops, affines = self.crops(image, boxes, first)
         points = geometry.crop_to_image(self.predict_crops(crops, head), affines, self.input_size)
-        for extra in range(1 + self.refine):
+        rule = self.second_pass
+        for extra in range(1 + rule.extra_passes):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
             tilt = np.abs((roll - first + 180.0) % 360.0 - 180.0)  # roll left in the crop
-            again = np.flatnonzero((tilt > ROLL_THRESHOLD) | (extra < self.refine))
+            again = np.flatnonzero((tilt > rule.roll_threshold) | (extra < rule.extra_passes))
             if len(again) == 0:
                 break
             affines = np.stack(
                 [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
             )
             upright = self._run(image, affines, head)
-            near = (tilt[again] <= AVERAGE_TILT)[:, None, None]  # the pass before saw a familiar tilt
+            near = (tilt[again] <= rule.average_tilt)[:, None, None]  # the pass before saw a familiar tilt
             points[again] = np.where(near, (points[again] + upright) / 2, upright)
             first = roll
         return points
@@ -304,27 +325,34 @@ class KeypointModel:
         """
         from fkp.weights_io import save_model
 
-        save_model(self, path, extra=extra, half=half, onnx=onnx)
+        facts = ModelFile(self.config, self.box_scale, {**self.metadata, **(extra or {})})
+        save_model(self.net, facts, path, half=half, onnx=onnx)
+
+    def onnx_file_bytes(self) -> bytes:
+        """:attr:`net` as the bytes of an ONNX model file, with this model's metadata and, when it was
+        read from a safetensors file, that file's sha256 (:func:`fkp.model_file.onnx_metadata`).
+
+        Needs PyTorch and onnx (``pip install "fkp[train]"``).
+        """
+        from fkp.export import onnx_bytes
+
+        metadata = onnx_metadata(self.config, self.box_scale, self.metadata, self.weights_path)
+        return onnx_bytes(self.net, self.config, metadata)
 
     def use_onnx(self, threads: int = 1) -> KeypointModel:
         """Run the network with onnxruntime from now on (faster on CPU); returns ``self``.
 
         Runs :attr:`onnx_path` when the model has one; otherwise exports :attr:`net` (needs torch).
-        """
-        import onnxruntime
 
-        source: str | bytes
+        Raises:
+            WeightsError: (one line) :attr:`onnx_path` is not an ONNX model onnxruntime can run.
+        """
         if self.onnx_path is not None:
-            source = str(self.onnx_path)
+            self._onnx_session = _onnx_session(self.onnx_path, threads)
         else:
             from fkp.export import onnx_bytes
 
-            source = onnx_bytes(self)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._onnx_session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        self._onnx_head_input = any(value.name == "head" for value in self._onnx_session.get_inputs())
+            self._onnx_session = _onnx_session(onnx_bytes(self.net, self.config), threads)
         return self
 
 
@@ -334,7 +362,10 @@ def default_weights_path() -> Path:
 
 
 def load_model(
-    path: str | os.PathLike[str] | None = None, backend: Backend | Literal["auto"] = "auto", threads: int = 1
+    path: str | os.PathLike[str] | None = None,
+    backend: Backend | Literal["auto"] = "auto",
+    threads: int = 1,
+    second_pass: SecondPass = SecondPass(),
 ) -> KeypointModel:
     """Load the shipped default model, or a model file written by ``fkp train`` or ``fkp export``.
 
@@ -350,10 +381,12 @@ def load_model(
         backend: ``"torch"`` (needs torch), ``"onnx"``, or ``"auto"``: onnx when onnxruntime is
             installed, else torch.
         threads: onnxruntime's CPU threads (PyTorch follows ``torch.set_num_threads``).
+        second_pass: when a face gets an upright second pass (:class:`SecondPass`; ``SecondPass.off()``:
+            one plain pass).
 
     Raises:
-        WeightsError: (one line) the file is missing, is not an fkp model, or its ONNX file was
-            made from other weights.
+        WeightsError: (one line) the file is missing, is not an fkp model, or its ONNX file is
+            unreadable or was made from other weights.
     """
     path = Path(path) if path is not None else default_weights_path()
     if not path.is_file():
@@ -364,13 +397,13 @@ def load_model(
     if path.suffix == ".onnx":
         if not use_onnx:
             raise WeightsError(f"{path}: an ONNX model runs with onnxruntime only, not backend={backend!r}")
-        return _load_onnx(path, threads)
+        model = _from_file(None, parse_metadata(path, _onnx_metadata(path)), second_pass)
+        model.onnx_path = path
+        return model.use_onnx(threads=threads)
     if path.suffix == ".pt":
-        from fkp.weights_io import load_checkpoint
-
-        model = load_checkpoint(path)
+        model = _from_file(*_read_checkpoint(path), second_pass)
     else:
-        model = _from_metadata(path, read_safetensors_metadata(path))
+        model = _from_file(None, parse_metadata(path, read_safetensors_metadata(path)), second_pass)
         model.weights_path = path
         onnx_path = path.with_suffix(".onnx")
         if use_onnx and onnx_path.is_file():
@@ -388,66 +421,51 @@ def load_model(
     return model
 
 
-def read_safetensors_metadata(path: Path) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file, read from its JSON header without torch.
+def _from_file(net: nn.Module | None, facts: ModelFile, second_pass: SecondPass) -> KeypointModel:
+    return KeypointModel(net, facts.config, facts.box_scale, facts.info, second_pass)
+
+
+def _read_checkpoint(path: Path) -> tuple[nn.Module, ModelFile]:
+    """A training checkpoint's network and facts (:func:`fkp.weights_io.load_checkpoint`), its errors in one line."""
+    from fkp.weights_io import load_checkpoint
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's unpickler warns, over two lines, about pickle protocols
+        try:
+            return load_checkpoint(path)
+        except WeightsError as error:
+            lines = str(error).splitlines()
+            if len(lines) == 1:
+                raise
+            # torch's refusals span a dozen lines: name the kind only
+            raise WeightsError(
+                f"{path}: not an fkp training checkpoint (torch.load with weights_only=True refused it: "
+                f"{type(error.__cause__).__name__})"
+            ) from error
+
+
+def _onnx_session(source: str | os.PathLike[str] | bytes, threads: int) -> Any:
+    """An onnxruntime session on the CPU, for a file or serialised graph.
 
     Raises:
-        WeightsError: the file is not a safetensors file.
+        WeightsError: (one line) not an ONNX model onnxruntime can run.
     """
-    try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if not 2 <= size <= min(path.stat().st_size - 8, 100_000_000):
-                raise ValueError(f"header length {size} does not fit the file")
-            header = json.loads(handle.read(size))
-        metadata = header.get("__metadata__") or {} if isinstance(header, dict) else None
-        if not isinstance(metadata, dict):
-            raise ValueError("no JSON object header")
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a safetensors weights file ({error})") from error
-    return metadata
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _from_metadata(path: Path, metadata: dict[str, str]) -> KeypointModel:
-    """A model without a network yet, from fkp metadata (config, box_scale, info); one-line errors."""
-    if metadata.get("format") != "fkp":
-        raise WeightsError(f"{path}: a {path.suffix[1:]} file, but not an fkp model (no fkp metadata)")
-    version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise WeightsError(
-            f"{path}: fkp model format version {version}, but this fkp reads version {FORMAT_VERSION} "
-            "(a model from another fkp release: use that release, or train and save it again)"
-        )
-    try:
-        config = config_from_dict(json.loads(metadata.get("model_config", "")))
-        box_scale = float(metadata.get("box_scale", DEFAULT_BOX_SCALE))
-        info = json.loads(metadata.get("info", "{}"))
-    except ValueError as error:  # JSONDecodeError is a ValueError
-        raise WeightsError(f"{path}: bad fkp metadata: {str(error).splitlines()[0]}") from error
-    low, high = BOX_SCALE_RANGE
-    if not (math.isfinite(box_scale) and low <= box_scale <= high):
-        raise WeightsError(f"{path}: bad fkp metadata: box_scale {box_scale} is outside [{low}, {high}]")
-    if not isinstance(info, dict):
-        raise WeightsError(f"{path}: bad fkp metadata: info is not a JSON object")
-    return KeypointModel(None, config, box_scale, info)
-
-
-def _load_onnx(path: Path, threads: int) -> KeypointModel:
-    """A model that runs an ONNX file written by ``fkp export`` (the config comes from its metadata)."""
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    model = source if isinstance(source, bytes) else str(source)
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for a bad file
-        raise WeightsError(f"{path}: not an ONNX model ({type(error).__name__})") from error
-    model = _from_metadata(path, dict(session.get_modelmeta().custom_metadata_map))
-    model.onnx_path = path
-    return model.use_onnx(threads=threads)
+        where = "the exported graph" if isinstance(source, bytes) else str(source)
+        raise WeightsError(f"{where}: not an ONNX model onnxruntime can run ({type(error).__name__})") from error
+
+
+def _onnx_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (read through onnxruntime, so no onnx package needed)."""
+    return dict(_onnx_session(path, 1).get_modelmeta().custom_metadata_map)
 
 
 def _check_pair(model: KeypointModel, weights: Path) -> None:

@@ -4,9 +4,8 @@ The convolutions' weights (one scale per output channel) and the activations bet
 (after each ReLU, residual addition and upsampling) become 8-bit integers, with activation ranges
 calibrated on real face crops. The heatmap head and everything after it (softmax and soft-argmax,
 :func:`fkp.models.soft_argmax`) stay float32: a heatmap's softmax turns small rounding errors in
-its logits into visible shifts of the point, while the layers before it barely notice. On the
-shipped model this more than halves the time per face on one CPU thread for a change of under
-0.01 points of mean NME (``benchmarks/compare_dlib.py`` prints both backends).
+its logits into visible shifts of the point, while the layers before it barely notice.
+``benchmarks/compare_dlib.py`` prints the time per face and the error of both backends.
 
 The quantised graph keeps the float graph's ``metadata_props`` (the fkp config and the sha256 of
 the safetensors weights it was exported from, see :mod:`fkp.export`) and adds
@@ -24,9 +23,9 @@ import numpy as np
 from fkp import geometry
 
 QUANTIZED_OPS = ("Conv", "Relu", "Add", "Resize")
-"""ONNX operator types that :func:`quantize_onnx` runs in int8 (the heatmap head excepted). On the
-shipped model, the ReLUs, additions and upsampling in int8 as well as the convolutions save a
-tenth of the network's time and change neither test set's mean NME by 0.01 points."""
+"""ONNX operator types that :func:`quantize_onnx` runs in int8 (the heatmap head excepted): the
+ReLUs, additions and upsampling as well as the convolutions, so that activations stay int8 between
+layers."""
 QUANTIZED_KEY = "fkp_quantized"
 """ONNX metadata key present (value ``"int8"``) on a graph written by :func:`quantize_onnx`."""
 
@@ -36,7 +35,8 @@ def quantize_onnx(model_bytes: bytes, crops: np.ndarray, op_types: tuple[str, ..
 
     Args:
         model_bytes: a serialised float ONNX graph as :func:`fkp.export.onnx_bytes` writes it
-            (input ``crops``, (N, 1, S, S) standardised float32).
+            (input ``crops``, (N, 1, S, S) standardised float32; a multi-head graph's ``head``
+            input is fed 0, the default head, during calibration).
         crops: (M, S, S) uint8 grayscale face crops cut as the model cuts them
             (:meth:`fkp.predict.KeypointModel.crops`); a few hundred are plenty.
 

@@ -2,34 +2,23 @@
 
 Inference never imports this module (:mod:`fkp.predict` runs the ONNX file beside the weights);
 training, export, notebook 2 and a :class:`fkp.predict.KeypointModel`'s ``net`` / ``save`` /
-PyTorch backend do. Needs ``fkp[train]``: torch, safetensors and onnx.
+PyTorch backend do. The format itself (metadata, version, sha256) is :mod:`fkp.model_file`; this
+module never imports :mod:`fkp.predict`. Needs ``fkp[train]``: torch, safetensors and onnx.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from fkp.model_config import ModelConfig, config_from_dict, config_to_dict
+from fkp.model_config import ModelConfig, config_from_dict
+from fkp.model_file import ModelFile, WeightsError, file_metadata, onnx_metadata
 from fkp.models import build_model
-from fkp.predict import FORMAT_VERSION, KeypointModel, WeightsError
+from fkp.resume import CheckpointError, read_checkpoint
 from fkp.utils import atomic_write_bytes
-
-
-def weights_metadata(model: KeypointModel, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """The string metadata that a model file carries: format, config, box scale and ``info`` facts."""
-    return {
-        "format": "fkp",
-        "format_version": FORMAT_VERSION,
-        "model_config": json.dumps(config_to_dict(model.config)),
-        "box_scale": repr(model.box_scale),
-        "info": json.dumps({**model.metadata, **(extra or {})}),
-    }
 
 
 def read_network(path: Path, config: ModelConfig) -> nn.Module:
@@ -59,35 +48,38 @@ def _fit(path: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.
     return net.eval()
 
 
-def load_checkpoint(path: Path) -> KeypointModel:
-    """A model from a training checkpoint ``last.pt`` (read with ``weights_only=True``).
+def load_checkpoint(path: Path) -> tuple[nn.Module, ModelFile]:
+    """The network and model facts of a training checkpoint ``last.pt``, read by :func:`fkp.resume.read_checkpoint`.
 
     Raises:
         WeightsError: (one line) not an fkp training checkpoint, or weights that do not fit its config.
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(path)
         config = config_from_dict(checkpoint["model_config"])
         box_scale = float(checkpoint["train_config"]["box_scale"])
         state = checkpoint["model"]
-    except Exception as error:  # torch raises many kinds for a bad file
-        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from error
-    return KeypointModel(_fit(path, config, state), config, box_scale, {"epoch": checkpoint.get("epoch")})
+    except CheckpointError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise WeightsError(f"{path}: not an fkp training checkpoint ({reason})") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from None
+    return _fit(path, config, state), ModelFile(config, box_scale, {"epoch": checkpoint.get("epoch")})
 
 
 def save_model(
-    model: KeypointModel,
+    net: nn.Module,
+    model: ModelFile,
     path: str | os.PathLike[str],
-    extra: dict[str, Any] | None = None,
     half: bool = False,
     onnx: bool = True,
 ) -> None:
-    """Write ``model`` as safetensors (atomically), and its ONNX export beside it.
+    """Write a network as an fkp model file (safetensors, atomically), and its ONNX export beside it.
 
     Args:
-        model: the model to save (its :attr:`~fkp.predict.KeypointModel.net` is read).
+        net: the network to save (its ``state_dict``).
+        model: its config, box scale and ``info`` facts (:func:`fkp.model_file.file_metadata`).
         path: the ``.safetensors`` file to write.
-        extra: facts to add to the stored ``info`` metadata.
         half: store floating-point tensors as float16.
         onnx: also write ``path.with_suffix(".onnx")``: the network read back from ``path`` (so
             float16 rounding included), exported, with the sha256 of ``path`` in its metadata.
@@ -95,16 +87,12 @@ def save_model(
     from safetensors.torch import save
 
     path = Path(path)
-    metadata = weights_metadata(model, extra)
-    state = {key: value.detach().cpu().contiguous() for key, value in model.net.state_dict().items()}
+    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
     if half:
         state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
-    atomic_write_bytes(path, save(state, metadata=metadata))
+    atomic_write_bytes(path, save(state, metadata=file_metadata(model.config, model.box_scale, model.info)))
     if onnx:
         from fkp.export import export_onnx
 
-        saved = KeypointModel(
-            read_network(path, model.config), model.config, model.box_scale, json.loads(metadata["info"])
-        )
-        saved.weights_path = path
-        export_onnx(saved, path.with_suffix(".onnx"))
+        metadata = onnx_metadata(model.config, model.box_scale, model.info, weights=path)
+        export_onnx(read_network(path, model.config), model.config, path.with_suffix(".onnx"), metadata)

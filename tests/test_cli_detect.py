@@ -19,7 +19,7 @@ from fkp.predict import load_model as load_shipped_model
 def stub_model(monkeypatch, tmp_path, mean_shape_model):
     """Every test runs in its own folder with the stub in place of the shipped model."""
     stub = mean_shape_model()
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: stub if path is None else load_shipped_model(path))
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: stub if path is None else load_shipped_model(path))
     monkeypatch.chdir(tmp_path)
 
 

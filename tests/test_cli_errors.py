@@ -34,7 +34,7 @@ ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     shipped = fkp.predict.load_model
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: None if path is None else shipped(path))  # blank photos have no face to predict
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: None if path is None else shipped(path))  # blank photos have no face to predict
     gray = np.full((40, 50, 3), 128, np.uint8)
     assert cv2.imwrite("a.jpg", gray)
     (tmp_path / "photos").mkdir()

@@ -87,7 +87,7 @@ def test_auto_falls_through_the_unavailable_ones_in_table_order(table) -> None:
 
 def test_fkp_detect_runs_a_registered_toy_detector_end_to_end(table, tmp_path, monkeypatch, mean_shape_model) -> None:
     register_detector("toy", ToyDetector, label="Toy", summary="a fixed box")
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: mean_shape_model())
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: mean_shape_model())
     monkeypatch.chdir(tmp_path)
     assert cv2.imwrite(
         "coffee.jpg", cv2.cvtColor(samples.coffee(), cv2.COLOR_RGB2BGR)

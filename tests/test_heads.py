@@ -16,7 +16,9 @@ from fkp.metrics import nme
 from fkp.models import KeypointNet, KeypointNetConfig
 from fkp.predict import KeypointModel, load_model
 from fkp.quantize import quantize_onnx
-from fkp.train import TrainConfig, head_conventions, train, training_sets
+from fkp.train import train
+from fkp.train_config import TrainConfig
+from fkp.training_data import head_conventions, training_sets
 
 TWO_HEADS = KeypointNetConfig(input_size=32, heads=("300w", "udacity"))
 
@@ -68,7 +70,7 @@ def test_the_onnx_graph_picks_the_head_at_run_time_also_in_int8():
     model = KeypointModel(net, TWO_HEADS)
     assert model.conventions == ("300w", "udacity")
     crops = np.random.default_rng(0).integers(0, 256, (4, 32, 32), dtype=np.uint8)
-    float_graph = onnx_bytes(model)
+    float_graph = onnx_bytes(net, TWO_HEADS)
     # the head is picked by a Gather of its weights, with no shape arithmetic around it
     assert {node.op_type for node in onnx.load_from_string(float_graph).graph.node} & {
         "Shape", "Range", "Concat", "Unsqueeze", "Slice"
@@ -77,7 +79,7 @@ def test_the_onnx_graph_picks_the_head_at_run_time_also_in_int8():
         session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
         assert [value.name for value in session.get_inputs()] == ["crops", "head"]
         onnx_model = KeypointModel(None, TWO_HEADS)
-        onnx_model._onnx_session, onnx_model._onnx_head_input = session, True
+        onnx_model._onnx_session = session  # a two-head config: its graph takes "head"
         for head in (0, 1):
             np.testing.assert_allclose(
                 onnx_model.predict_crops(crops, head), model.predict_crops(crops, head), atol=0.02

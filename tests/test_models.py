@@ -57,20 +57,20 @@ def test_soft_argmax_finds_a_sharp_peak_at_the_cell_centre():
 
 
 def test_one_pair_of_decorators_adds_an_architecture_that_trains_saves_and_loads(tmp_path):
-    """The registry: a config class and its network are all a new architecture needs."""
+    """The registry: a config class and its network, registered once, are all a new architecture needs."""
     from dataclasses import dataclass, field
 
     from torch import nn
 
-    from fkp.model_config import CONFIGS, register_config
-    from fkp.models import MODELS, register_model
+    import fkp
+    from fkp.model_config import ARCHITECTURES, register_model
     from fkp.predict import KeypointModel, load_model
-    from fkp.train import TrainConfig
+    from fkp.train_config import TrainConfig
 
-    @register_config
     @dataclass(frozen=True)
     class TinyConfig:
         input_size: int = 16
+        heads: tuple[str, ...] = ()
         architecture: str = field(default="tiny-test-net", init=False)
 
         def check(self) -> None:
@@ -87,6 +87,7 @@ def test_one_pair_of_decorators_adds_an_architecture_that_trains_saves_and_loads
             return torch.tanh(self.head(crops.flatten(1))).view(-1, 68, 2)
 
     try:
+        assert "tiny-test-net" in fkp.list_models()
         config = TrainConfig(architecture="tiny-test-net", input_size=16).model_config()
         assert isinstance(config, TinyConfig) and config.input_size == 16
         net = build_model(config)
@@ -97,19 +98,57 @@ def test_one_pair_of_decorators_adds_an_architecture_that_trains_saves_and_loads
         np.testing.assert_allclose(
             loaded.predict_crops(crops), KeypointModel(net, config).predict_crops(crops), atol=1e-6
         )
+        with pytest.raises(ValueError, match="'tiny-test-net' is already registered"):
+            register_model(TinyConfig)(TinyNet)
     finally:
-        del CONFIGS["tiny-test-net"], MODELS["tiny-test-net"]
+        del ARCHITECTURES["tiny-test-net"]
+    assert "tiny-test-net" not in fkp.list_models()
+
+
+def test_an_unregistered_config_is_one_clear_error():
+    from dataclasses import dataclass, field
+
+    from fkp.model_config import register_model
+
+    @dataclass(frozen=True)
+    class Stray:
+        input_size: int = 16
+        heads: tuple[str, ...] = ()
+        architecture: str = field(default="stray", init=False)
+
+    with pytest.raises(ValueError, match="Stray is not a registered architecture's config") as error:
+        build_model(Stray())
+    assert "\n" not in str(error.value)
+
+    @dataclass(frozen=True)
+    class Nameless:
+        input_size: int = 16
+
+    with pytest.raises(ValueError, match="no 'architecture' field"):
+        register_model(Nameless)
+
+    @dataclass(frozen=True)
+    class Headless:
+        input_size: int = 16
+        architecture: str = field(default="headless", init=False)
+
+    with pytest.raises(ValueError, match="declares no 'heads'"):
+        register_model(Headless)
+
+
+def test_every_config_declares_its_heads():
+    assert NaimishNetConfig().heads == () and KeypointNetConfig().heads == ("300w",)
+    assert KeypointNetConfig(heads=("300w", "udacity")).heads == ("300w", "udacity")
 
 
 def test_an_unknown_architecture_is_one_clear_error():
     from fkp.model_config import config_from_dict
-    from fkp.resume import ConfigError, validate_config
-    from fkp.train import TrainConfig
+    from fkp.train_config import ConfigError, TrainConfig
 
     with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
         config_from_dict({"architecture": "resnet", "input_size": 64})
     with pytest.raises(ConfigError, match="--architecture 'resnet'"):
-        validate_config(TrainConfig(architecture="resnet"))
+        TrainConfig(architecture="resnet")
 
 
 @pytest.mark.parametrize("size", [3, 5, 6, 12])
@@ -127,12 +166,11 @@ def test_the_exported_graph_has_no_shape_arithmetic_and_runs_any_batch(input_siz
     onnx = pytest.importorskip("onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     from fkp.export import onnx_bytes
-    from fkp.predict import KeypointModel
 
     config = KeypointNetConfig(input_size=input_size, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8)
     torch.manual_seed(0)
     net = build_model(config).eval()
-    graph = onnx.load_from_string(onnx_bytes(KeypointModel(net, config)))
+    graph = onnx.load_from_string(onnx_bytes(net, config))
     assert {node.op_type for node in graph.graph.node} & {"Shape", "Gather", "Range", "Concat", "Unsqueeze"} == set()
     session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     for batch in (1, 3):

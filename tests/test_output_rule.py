@@ -38,7 +38,7 @@ One rule for every output of every command (`-o`, `--json`, `--onnx`, `--out-dir
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: None)  # blank photos have no face to predict
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: None)  # blank photos have no face to predict
     gray = np.full((40, 50, 3), 128, np.uint8)
     assert cv2.imwrite("a.jpg", gray)
     (tmp_path / "photos").mkdir()

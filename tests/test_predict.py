@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from fkp import geometry
-from fkp import predict as predict_module
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
+from fkp.model_file import WeightsError
 from fkp.models import KeypointNetConfig, build_model
-from fkp.predict import KeypointModel, WeightsError, load_model
+from fkp.predict import KeypointModel, SecondPass, load_model
 
 CONFIG = KeypointNetConfig(input_size=32, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8)
 
@@ -117,9 +117,12 @@ def test_a_known_angle_turns_the_first_crop_and_an_upright_face_needs_one_pass()
     assert model.passes == 1
     turned = model.predict(image, box, angles=np.array([35.0]))
     assert geometry.keypoints_roll(turned)[0] == pytest.approx(35.0, abs=1e-3) and model.passes == 2
-    model.refine = 1  # an extra pass for every face, whatever its roll
+    model.second_pass = SecondPass(extra_passes=1)  # an extra pass for every face, whatever its roll
     model.predict(image, box)
     assert model.passes == 4
+    model.second_pass = SecondPass.off()  # one plain pass, whatever the roll
+    model.predict(image, box, angles=np.array([35.0]))
+    assert model.passes == 5
     with pytest.raises(ValueError, match="angles"):
         model.predict(image, box, angles=np.array([1.0, 2.0]))
 
@@ -145,19 +148,17 @@ class TiltedThenUpright(UprightOracle):
 
 
 @pytest.mark.parametrize("tilt, averaged", [(15.0, True), (-24.0, True), (40.0, False), (-120.0, False)])
-def test_the_upright_pass_is_averaged_with_a_first_pass_at_a_familiar_tilt_and_replaces_it_beyond(
-    tilt, averaged, monkeypatch
-):
+def test_the_upright_pass_is_averaged_with_a_first_pass_at_a_familiar_tilt_and_replaces_it_beyond(tilt, averaged):
     image = np.zeros((120, 120, 3), np.uint8)
     box = np.array([[40, 40, 40, 40]])
     model = TiltedThenUpright(tilt)
     answer = model.predict(image, box)
     assert model.passes == 2
     assert geometry.keypoints_roll(answer)[0] == pytest.approx(tilt, abs=0.5)
-    monkeypatch.setattr(predict_module, "ROLL_THRESHOLD", np.inf)  # the first pass alone
+    model.second_pass = SecondPass.off()  # the first pass alone
     first = model.predict(image, box)
-    monkeypatch.setattr(predict_module, "ROLL_THRESHOLD", 10.0)
-    monkeypatch.setattr(predict_module, "AVERAGE_TILT", -np.inf)  # the upright pass alone
+    assert model.passes == 1
+    model.second_pass = SecondPass(average_tilt=-np.inf)  # the upright pass alone
     upright = model.predict(image, box)
     assert np.abs(first - upright).max() > 2.0  # pixels: the two passes disagree
     np.testing.assert_allclose(answer, (first + upright) / 2 if averaged else upright, atol=1e-3)
@@ -194,9 +195,9 @@ def _with_metadata(tmp_path, tiny_model, **changes: str):
     """Save ``tiny_model`` with some of its metadata replaced (no ONNX beside it)."""
     from safetensors.torch import save_file
 
-    from fkp.weights_io import weights_metadata
+    from fkp.model_file import file_metadata
 
-    metadata = {**weights_metadata(tiny_model), **changes}
+    metadata = {**file_metadata(tiny_model.config, tiny_model.box_scale), **changes}
     path = tmp_path / "edited.safetensors"
     save_file({k: v.contiguous() for k, v in tiny_model.net.state_dict().items()}, str(path), metadata=metadata)
     return path
@@ -243,3 +244,57 @@ def test_weights_without_their_onnx_file_need_torch_to_export_one(tiny_model, tm
         load_model(path)
     with pytest.raises(WeightsError, match="needs PyTorch"):
         load_model(path, backend="torch")
+
+
+def test_the_second_pass_rule_is_a_value_that_load_model_takes(tiny_model, tmp_path):
+    assert SecondPass() == SecondPass(roll_threshold=10.0, average_tilt=25.0, extra_passes=0)
+    with pytest.raises(ValueError, match="extra_passes"):
+        SecondPass(extra_passes=-1)
+    with pytest.raises(ValueError, match="numbers"):
+        SecondPass(roll_threshold=float("nan"))
+    path = tmp_path / "m.safetensors"
+    tiny_model.save(path)
+    assert load_model(path).second_pass == SecondPass()
+    assert load_model(path, second_pass=SecondPass.off()).second_pass.roll_threshold == np.inf
+
+
+def test_a_corrupt_onnx_file_beside_the_weights_is_one_line(tiny_model, tmp_path):
+    path = tmp_path / "x.safetensors"
+    tiny_model.save(path)
+    path.with_suffix(".onnx").write_bytes(b"\x08\x07 definitely not a protobuf graph" * 10)
+    with pytest.raises(WeightsError, match=r"x\.onnx: not an ONNX model") as error:
+        load_model(path)
+    assert "\n" not in str(error.value)
+    assert load_model(path, backend="torch").backend == "torch"  # the weights alone still load
+
+
+def test_a_checkpoint_torch_refuses_to_unpickle_is_one_line_without_warnings(tmp_path, recwarn):
+    pickled = tmp_path / "last.pt"
+    torch.save({"model": {}, "array": np.zeros(3)}, pickled)  # a NumPy array: not weights_only material
+    with pytest.raises(WeightsError, match="not an fkp training checkpoint") as error:
+        load_model(pickled)
+    assert "\n" not in str(error.value) and str(pickled) in str(error.value)
+    protocol4 = tmp_path / "p4.pt"
+    import pickle
+
+    protocol4.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # torch's unpickler warns about the protocol
+    with pytest.raises(WeightsError, match="not an fkp training checkpoint") as error:
+        load_model(protocol4)
+    assert "\n" not in str(error.value)
+    assert not [w for w in recwarn if "pickle" in str(w.message)]
+
+
+def test_fkp_detect_with_a_corrupt_onnx_beside_the_model_says_one_line(tiny_model, tmp_path, capfd, monkeypatch):
+    import cv2
+
+    from fkp import samples
+    from fkp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "x.safetensors"
+    tiny_model.save(path)
+    path.with_suffix(".onnx").write_bytes(b"not a protobuf at all")
+    assert cv2.imwrite(str(tmp_path / "a.png"), samples.astronaut()[..., ::-1])
+    assert main(["detect", "a.png", "--model", str(path), "--no-draw", "--detector", "haar"]) != 0
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "x.onnx: not an ONNX model" in err[0]

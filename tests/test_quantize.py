@@ -10,7 +10,6 @@ torch = pytest.importorskip("torch")
 from fkp.export import onnx_bytes  # noqa: E402
 from fkp.geometry import standardize  # noqa: E402
 from fkp.models import KeypointNetConfig, build_model  # noqa: E402
-from fkp.predict import KeypointModel  # noqa: E402
 from fkp.quantize import QUANTIZED_KEY, quantize_onnx  # noqa: E402
 
 SIZE = 32
@@ -19,8 +18,8 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def float_graph() -> bytes:
     torch.manual_seed(0)
-    model = KeypointModel(build_model(KeypointNetConfig(input_size=SIZE)), KeypointNetConfig(input_size=SIZE))
-    return onnx_bytes(model, {"format": "fkp", "fkp_weights_sha256": "abc"})
+    config = KeypointNetConfig(input_size=SIZE)
+    return onnx_bytes(build_model(config), config, {"format": "fkp", "fkp_weights_sha256": "abc"})
 
 
 def faces(count: int, seed: int = 0) -> np.ndarray:

@@ -135,7 +135,7 @@ def test_cli_detector_yunet_without_its_file_is_one_line_and_exit_1(
     no_models: Path, monkeypatch, tmp_path, capfd, mean_shape_model
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None: mean_shape_model())
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: mean_shape_model())
     assert main(["detect", "--detector", "yunet"]) == 1
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and str(no_models / YUNET_FILE) in err[0] and "fkp models download" in err[0]

@@ -1,5 +1,5 @@
 """The ``fkp`` command line: ``fkp data``, ``fkp models``, ``fkp train``, ``fkp evaluate``, ``fkp export``,
-``fkp detect``, ``fkp video`` and ``fkp filter``.
+``fkp detect``, ``fkp video``, ``fkp filter`` and ``fkp align``.
 
 Each sub-command lives in its own module (``fkp/cli/detect.py`` for ``fkp detect``, ...) with a
 ``register(subparsers)`` function that adds its parser and sets ``handler``; what several of them
@@ -19,11 +19,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fkp.cli import data, detect, evaluate, export, filter, models, train, video
+from fkp.cli import align, data, detect, evaluate, export, filter, models, train, video
 from fkp.cli.common import CommandError, OneLineParser, SubcommandParser, UsageError
 
-SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter)
+SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter, align)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
+TRAIN_EXTRA = ("torch", "safetensors", "onnx")
+"""Modules of ``fkp[train]`` that the core install lacks: a command that needs one says how to get it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fkp {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:  # the core install lacks what training, export and evaluation need
+        missing = (error.name or "").split(".")[0]
+        if missing not in TRAIN_EXTRA:
+            raise
+        print(f"fkp {args.command}: error: needs {missing}: pip install 'fkp[train]'", file=sys.stderr)
+        return 1
 
 
 def _one_line(error: Exception) -> str:

@@ -112,7 +112,7 @@ PASSES_HELP = (
 
 
 def add_passes_option(parser: argparse.ArgumentParser) -> None:
-    """``--passes {1,2}``: the model's extra upright passes for every face (:attr:`fkp.predict.KeypointModel.refine`)."""
+    """``--passes {1,2}``: 2 gives every face an extra upright pass (:attr:`fkp.predict.SecondPass.extra_passes`)."""
     parser.add_argument("--passes", type=int, choices=(1, 2), default=1, help=PASSES_HELP)
 
 
@@ -200,13 +200,12 @@ def build_detector(args: argparse.Namespace) -> Any:
 
 def load_model_for(args: argparse.Namespace) -> Any:
     """Load ``--model PATH`` or the shipped model, with ``--passes``; a missing or broken model is a one-line error."""
-    from fkp.predict import KeypointModel, WeightsError, load_model
+    from fkp.model_file import WeightsError
+    from fkp.predict import SecondPass, load_model
 
+    rule = SecondPass(extra_passes=args.passes - 1)
     try:
-        model = load_model(args.model)
-        if isinstance(model, KeypointModel) and args.passes > 1:
-            model.refine = args.passes - 1
-        return model
+        return load_model(args.model, second_pass=rule)
     except WeightsError as error:  # its one line names the file
         raise CommandError(str(error)) from None
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as error:

@@ -57,7 +57,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fkp.data import DataNotFoundError
     from fkp.detectors import DetectorUnavailableError
     from fkp.evaluate import evaluate
-    from fkp.predict import WeightsError, default_weights_path, load_model
+    from fkp.model_file import WeightsError
+    from fkp.predict import SecondPass, default_weights_path, load_model
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
@@ -67,8 +68,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     try:
-        model = load_model(args.model, backend=args.backend, threads=args.threads)
-        model.refine = args.passes - 1
+        rule = SecondPass(extra_passes=args.passes - 1)
+        model = load_model(args.model, backend=args.backend, threads=args.threads, second_pass=rule)
         result = evaluate(model, args.data_dir, split=args.split, boxes=args.boxes, rotation=args.rotation)
     except (WeightsError, DataNotFoundError, DetectorUnavailableError) as error:
         raise CommandError(str(error)) from error

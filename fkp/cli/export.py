@@ -19,15 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fkp.export import model_file_bytes
-    from fkp.predict import WeightsError, default_weights_path, load_model
+    from fkp.model_file import WeightsError
+    from fkp.predict import default_weights_path, load_model
 
     output = plan_output(args.onnx, [args.model or default_weights_path()], what="--onnx", overwrite=args.overwrite)
     try:
         model = load_model(args.model, backend="torch")  # export needs only the network
     except WeightsError as error:
         raise CommandError(str(error)) from error
-    output.write_bytes(model_file_bytes(model))
+    output.write_bytes(model.onnx_file_bytes())
     print(
         f"wrote {output}: input 'crops' (N, 1, {model.input_size}, {model.input_size}), output 'keypoints' (N, 68, 2)",
         file=sys.stderr if output.to_stdout else sys.stdout,

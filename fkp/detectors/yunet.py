@@ -22,6 +22,7 @@ from fkp.boxes import left_to_right, merge_overlapping, shrink_to_max_side
 from fkp.detectors.base import Detections, DetectorUnavailableError
 from fkp.geometry import apply_affine, invert_affine, roll_degrees, rotate_image
 from fkp.images import to_rgb8
+from fkp.model_file import sha256_of
 from fkp.utils import atomic_output
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
@@ -59,12 +60,6 @@ def find_yunet() -> Path:
     return folder / YUNET_FILE
 
 
-def _sha256(path: Path) -> str:
-    from fkp.download import sha256_of
-
-    return sha256_of(path)
-
-
 def check_yunet(path: str | os.PathLike[str] | None = None) -> Path:
     """The path of a present, intact YuNet file (sha256 checked).
 
@@ -74,7 +69,7 @@ def check_yunet(path: str | os.PathLike[str] | None = None) -> Path:
     path = find_yunet() if path is None else Path(path)
     if not path.is_file():
         raise ModelFileError(f"YuNet face detector file {path} not found; {GET_YUNET_HINT}")
-    if _sha256(path) != YUNET_SHA256:
+    if sha256_of(path) != YUNET_SHA256:
         raise ModelFileError(f"YuNet face detector file {path} is corrupt (wrong sha256); {GET_YUNET_HINT}")
     return path
 
@@ -106,13 +101,13 @@ def download_yunet(
 
     folder = models_cache_dir() if dest is None else Path(dest)
     target = folder / YUNET_FILE
-    if target.is_file() and _sha256(target) == sha256:
+    if target.is_file() and sha256_of(target) == sha256:
         return target
     created = [parent for parent in (folder, *folder.parents) if not parent.exists()]  # deepest first
     try:
         with atomic_output(target) as tmp:
             _fetch(Source(url), tmp, progress)
-            digest = _sha256(tmp)
+            digest = sha256_of(tmp)
             if digest != sha256:
                 raise ModelFileError(
                     f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written"
