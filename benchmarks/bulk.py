@@ -4,8 +4,9 @@
 
 Prints, side by side in one run (README "Many photos"):
 
-1. the keypoint network on one core: faces/s for batches of 1, 4, 8, 16, 32 and 64 faces per call,
-   with the largest difference of the points against one face per call (pixels);
+1. the keypoint model on one core: faces/s of one face per ``predict`` call, and of
+   ``predict_many`` over the faces of 4, 8, 16 and 32 photos per call, with the largest difference
+   of the points (pixels);
 2. ``fkp detect FOLDER --json out.jsonl --jobs 1`` and ``--jobs 2`` on a folder of ``--photos``
    photos (symbolic links to the test photos of both data sets, repeated under other names);
 3. ``fkp detect --engine ray`` on a local 2-CPU Ray against one process, on ``--ray-images`` photos
@@ -30,15 +31,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fkp.detect import Landmarker
-from fkp.geometry import crop_to_image
 from fkp.images import IMAGE_SUFFIXES, load_image
 from fkp.utils import resolve_300w_dir, resolve_data_dir
 
-BATCHES = (1, 4, 8, 16, 32, 64)
+BATCHES = (4, 8, 16, 32)
 SUMMARY = re.compile(r"(\d+) images, (\d+) faces, (\d+) failures, ([\d.]+) s")
 
 
@@ -67,34 +68,48 @@ def hours_per_million(images_per_second: float) -> float:
 
 
 def batched_network(landmarker: Landmarker, photos: list[Path], faces_wanted: int = 256) -> list[str]:
-    """Faces/s of the keypoint network per batch size on one core, and the points' largest change."""
-    model: object = landmarker.model
-    crops_list, affines_list = [], []
+    """Faces/s of the keypoint model on one core: one face per ``predict`` call, against
+    ``predict_many`` over the faces of B images per call; and the points' largest change."""
+    model: Any = landmarker.model
+    images, boxes = [], []
     for path in photos:
         image = load_image(path)
         found = landmarker.detector.detect(image)
         if len(found):
-            crops, affines = model.crops(image, found)  # type: ignore[attr-defined]
-            crops_list.append(crops)
-            affines_list.append(affines)
-        if sum(len(c) for c in crops_list) >= faces_wanted:
+            images.append(image)
+            boxes.append(found)
+        if sum(len(b) for b in boxes) >= faces_wanted:
             break
-    crops, affines = np.concatenate(crops_list), np.concatenate(affines_list)
-    size = model.input_size  # type: ignore[attr-defined]
-    single = np.concatenate([model.predict_crops(crops[i : i + 1]) for i in range(len(crops))])  # type: ignore[attr-defined]
-    reference = crop_to_image(single, affines, size)
-    lines = [f"1. keypoint network, one core, {len(crops)} faces:"]
-    base = 0.0
-    for batch in BATCHES:
-        rates = []
+    faces = sum(len(b) for b in boxes)
+
+    def one_by_one() -> list[np.ndarray]:
+        return [
+            np.concatenate([model.predict(im, b[i : i + 1]) for i in range(len(b))]) for im, b in zip(images, boxes)
+        ]
+
+    def batched(size: int) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for i in range(0, len(images), size):
+            out += model.predict_many(images[i : i + size], boxes[i : i + size])
+        return out
+
+    def best_rate(run: Any) -> tuple[float, list[np.ndarray]]:
+        rates, out = [], []
         for _ in range(3):
             start = time.perf_counter()
-            out = np.concatenate([model.predict_crops(crops[i : i + batch]) for i in range(0, len(crops), batch)])  # type: ignore[attr-defined]
-            rates.append(len(crops) / (time.perf_counter() - start))
-        rate = max(rates)
-        base = base or rate
-        moved = np.abs(crop_to_image(out, affines, size) - reference).max()
-        lines.append(f"   batch {batch:>3}: {rate:8.0f} faces/s  {rate / base:4.2f}x  max change {moved:.1e} px")
+            out = run()
+            rates.append(faces / (time.perf_counter() - start))
+        return max(rates), out
+
+    base, reference = best_rate(one_by_one)
+    lines = [f"1. keypoints (model.predict), one core, {faces} faces of {len(images)} photos:"]
+    lines.append(f"   one face per call:    {base:7.0f} faces/s  1.00x")
+    for size in BATCHES:
+        rate, out = best_rate(lambda size=size: batched(size))
+        moved = max(float(np.abs(a - b).max()) for a, b in zip(out, reference))
+        lines.append(
+            f"   {size:>3} photos per call: {rate:7.0f} faces/s  {rate / base:4.2f}x  max change {moved:.1e} px"
+        )
     return lines
 
 

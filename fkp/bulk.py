@@ -169,24 +169,66 @@ class ImageResult:
         }
 
 
-def detect_one(landmarker: Landmarker, index: int, source: str | np.ndarray) -> ImageResult:
-    """Run ``landmarker`` on one image file or array; a failure becomes the result's ``error``."""
+def _read(index: int, source: str | np.ndarray) -> ImageResult | tuple[str, np.ndarray]:
+    """(sha256, (H, W, 3) uint8 RGB) of an image file or array, or the error result of one that cannot be read."""
     path = source if isinstance(source, str) else None
     try:
         if path is not None:
             digest = sha256_file(path)
-            image = load_image(path)
-        else:
-            image = as_rgb8(source)
-            digest = hashlib.sha256(image.tobytes()).hexdigest()
-        faces = landmarker.detect(image)
+            return digest, load_image(path)
+        image = as_rgb8(source)
+        return hashlib.sha256(image.tobytes()).hexdigest(), image
     except ImageReadError as error:
         return ImageResult(index, path, error=error.reason)
     except OSError as error:
         return ImageResult(index, path, error=error.strerror or str(error))
     except Exception as error:  # one bad image must not stop a run of a million
         return ImageResult(index, path, error=f"{type(error).__name__}: {error}")
+
+
+def _answer(index: int, source: Any, digest: str, image: np.ndarray, faces: list[Face]) -> ImageResult:
+    path = source if isinstance(source, str) else None
     return ImageResult(index, path, digest, int(image.shape[1]), int(image.shape[0]), faces)
+
+
+def detect_one(landmarker: Landmarker, index: int, source: str | np.ndarray) -> ImageResult:
+    """Run ``landmarker`` on one image file or array; a failure becomes the result's ``error``."""
+    read = _read(index, source)
+    if isinstance(read, ImageResult):
+        return read
+    digest, image = read
+    try:
+        faces = landmarker.detect(image)
+    except Exception as error:  # one bad image must not stop a run of a million
+        return ImageResult(index, source if isinstance(source, str) else None, error=f"{type(error).__name__}: {error}")
+    return _answer(index, source, digest, image, faces)
+
+
+def detect_chunk(landmarker: Landmarker, chunk: list[tuple[int, Any]]) -> list[ImageResult]:
+    """Results of a chunk of ``(index, path or image)``: the faces of all its readable images go
+    through the keypoint network together (:meth:`fkp.detect.Landmarker.detect_many`); should
+    that fail, each image is run alone, so that one bad image fails alone."""
+    reads = [(index, source, _read(index, source)) for index, source in chunk]
+    readable = [(index, source, read) for index, source, read in reads if not isinstance(read, ImageResult)]
+    detect_many = getattr(landmarker, "detect_many", None)
+    answers: dict[int, ImageResult] = {}
+    if detect_many is not None and readable:
+        try:
+            faces = detect_many([read[1] for _, _, read in readable])
+        except Exception:  # noqa: BLE001 - fall back to one image at a time below
+            faces = None
+        if faces is not None:
+            for (index, source, (digest, image)), found in zip(readable, faces):
+                answers[index] = _answer(index, source, digest, image, found)
+    results = []
+    for index, source, read in reads:
+        if isinstance(read, ImageResult):
+            results.append(read)
+        elif index in answers:
+            results.append(answers[index])
+        else:
+            results.append(detect_one(landmarker, index, source))
+    return results
 
 
 @dataclass(frozen=True)
@@ -211,11 +253,9 @@ class LandmarkerSpec:
     def __call__(self) -> Landmarker:
         from fkp.detect import Landmarker
         from fkp.detectors import make_detector
-        from fkp.predict import KeypointModel, load_model
+        from fkp.predict import SecondPass, load_model
 
-        model = load_model(self.model)
-        if isinstance(model, KeypointModel) and self.passes > 1:
-            model.refine = self.passes - 1
+        model = load_model(self.model, second_pass=SecondPass(extra_passes=self.passes - 1))
         detector = make_detector(self.detector, notify=lambda line: None, **self.detector_options)
         return Landmarker(detector, model, labels=self.labels)
 
@@ -249,7 +289,7 @@ def _die_with_parent() -> None:
 
 def _work(chunk: Chunk) -> list[ImageResult]:
     assert _worker_landmarker is not None, "the worker was not started by _start_worker"
-    return [detect_one(_worker_landmarker, index, source) for index, source in chunk]
+    return detect_chunk(_worker_landmarker, chunk)
 
 
 def _chunks(sources: Iterable[Any], size: int) -> Iterator[Chunk]:
@@ -290,8 +330,7 @@ def run_images(
     if jobs == 1:
         landmarker = factory()
         for chunk in chunks:
-            for index, source in chunk:
-                yield detect_one(landmarker, index, source)
+            yield from detect_chunk(landmarker, chunk)
         return
     yield from _Pool(factory, jobs).run(chunks)
 

@@ -17,14 +17,14 @@ teaches each step.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fkp.bulk import DEFAULT_BATCH_SIZE, LandmarkerSpec
-from fkp.detectors import FaceDetector, detect_faces, make_detector
+from fkp.detectors import Detections, FaceDetector, detect_faces, make_detector
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import KeypointPredictor
@@ -139,19 +139,33 @@ class Landmarker:
         """
         rgb = as_rgb8(image)
         found = detect_faces(self.detector, rgb)
-        boxes = found.boxes
-        if len(boxes) == 0:
+        if len(found.boxes) == 0:
             return []
         angles = None if np.isnan(found.angles).all() else found.angles
-        keypoints = np.asarray(self.model.predict(rgb, boxes, angles=angles, labels=self.labels), dtype=np.float32)
-        if keypoints.shape != (len(boxes), NUM_KEYPOINTS, 2):
-            raise ValueError(
-                f"model.predict returned shape {keypoints.shape}, expected ({len(boxes)}, {NUM_KEYPOINTS}, 2)"
-            )
-        return [
-            Face(box=box, keypoints=points, score=None if np.isnan(score) else float(score))
-            for box, points, score in zip(boxes, keypoints, found.scores)
-        ]
+        return _faces(found, self.model.predict(rgb, found.boxes, angles=angles, labels=self.labels))
+
+    def detect_many(self, images: Sequence[np.ndarray | str | os.PathLike[str]]) -> list[list[Face]]:
+        """:meth:`detect` for several images, the faces of all of them through the keypoint network
+        in one batch per pass (where the model has ``predict_many``, as
+        :class:`fkp.predict.KeypointModel` does); the same faces and points as :meth:`detect`.
+
+        Args:
+            images: images as :meth:`detect` takes them.
+
+        Returns:
+            One list of :class:`Face` per image, in order.
+
+        Raises:
+            as :meth:`detect`.
+        """
+        rgbs = [as_rgb8(image) for image in images]
+        found = [detect_faces(self.detector, rgb) for rgb in rgbs]
+        angles = [None if np.isnan(each.angles).all() else each.angles for each in found]
+        predict_many = getattr(self.model, "predict_many", None)
+        if predict_many is None:  # any KeypointPredictor: one call per image with faces
+            return [self.detect(rgb) if len(each.boxes) else [] for rgb, each in zip(rgbs, found)]
+        keypoints = predict_many(rgbs, [each.boxes for each in found], angles, labels=self.labels)
+        return [_faces(each, points) if len(each.boxes) else [] for each, points in zip(found, keypoints)]
 
     __call__ = detect
 
@@ -190,6 +204,19 @@ class Landmarker:
         sources = (os.fspath(image) if isinstance(image, (str, os.PathLike)) else image for image in images)
         factory = self.spec if jobs > 1 and self.spec is not None else lambda: self
         return run_images(sources, factory, jobs=jobs, batch_size=batch_size)
+
+
+def _faces(found: Detections, keypoints: np.ndarray) -> list[Face]:
+    """One :class:`Face` per detection, with its (68, 2) keypoints from ``keypoints`` (N, 68, 2)."""
+    keypoints = np.asarray(keypoints, dtype=np.float32)
+    if keypoints.shape != (len(found.boxes), NUM_KEYPOINTS, 2):
+        raise ValueError(
+            f"model.predict returned shape {keypoints.shape}, expected ({len(found.boxes)}, {NUM_KEYPOINTS}, 2)"
+        )
+    return [
+        Face(box=box, keypoints=points, score=None if np.isnan(score) else float(score))
+        for box, points, score in zip(found.boxes, keypoints, found.scores)
+    ]
 
 
 def detect_keypoints(

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, LandmarkerSpec, detect_one, parquet_schema
+from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, LandmarkerSpec, detect_chunk, parquet_schema
 
 RAY_HINT = "pip install 'fkp[ray]'"
 
@@ -70,8 +70,7 @@ class LandmarkerBatch:
             sources = [str(path) for path in batch["file" if "file" in batch else "path"]]
             names = [str(path) for path in batch["path"]]
         rows = []
-        for index, (source, name) in enumerate(zip(sources, names)):
-            result = detect_one(self.landmarker, index, source)
+        for name, result in zip(names, detect_chunk(self.landmarker, list(enumerate(sources)))):
             rows.append(
                 {
                     "path": name,
