@@ -12,7 +12,8 @@ Prints, side by side in one run (README "Many photos"):
 3. ``fkp detect --engine ray`` on a local 2-CPU Ray against one process, on ``--ray-images`` photos
    (Ray's start-up counted apart);
 4. the peak memory (RSS) of the run's main process and of its largest worker, for the two
-   ``--memory-images`` sizes (a list file repeating the folder's photos);
+   ``--memory-images`` sizes (a list file repeating the folder's photos; the Haar detector, the
+   quickest, unless ``--memory-detector``);
 5. dlib's HOG detector and 68-point predictor, one process, on the same photos, for scale;
 
 and the projected hours per million photos of each. Needs both data sets (``FKP_DATA_DIR``,
@@ -170,6 +171,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=2000, help="photos in the folder of --jobs 1 / 2")
     parser.add_argument("--memory-images", type=int, nargs=2, default=(20000, 200), metavar=("LARGE", "SMALL"))
     parser.add_argument("--ray-images", type=int, default=400)
+    parser.add_argument(
+        "--memory-detector", default="haar", help="face detector of the memory runs (haar: the quickest to 20000)"
+    )
     parser.add_argument("--dlib-images", type=int, default=200)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -231,7 +235,7 @@ def main() -> None:
             )
         large, small = args.memory_images
         print(
-            f"4. peak RSS, --jobs 2: {large} images: main {memory[large]['main_mb']:.0f} MB, worker "
+            f"4. peak RSS, --jobs 2 --detector {args.memory_detector}: {large} images: main {memory[large]['main_mb']:.0f} MB, worker "
             f"{memory[large]['worker_mb']:.0f} MB; {small} images: main {memory[small]['main_mb']:.0f} MB, worker "
             f"{memory[small]['worker_mb']:.0f} MB; ratio (main) "
             f"{memory[large]['main_mb'] / memory[small]['main_mb']:.2f}x",

@@ -35,7 +35,14 @@ def ray_local():
         if ci_mode():
             raise
         pytest.skip("needs Ray: pip install 'fkp[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for attempt in (1, 2):  # Ray gives its node 30 s to start: a busy machine may need a second try
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception as error:
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(error):
+                raise
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
