@@ -11,7 +11,8 @@ Prints, side by side in one run (README "Many photos"):
    photos (symbolic links to the test photos of both data sets, repeated under other names);
 3. ``fkp detect --engine ray`` on a local 2-CPU Ray against one process, on ``--ray-images`` photos
    (Ray's start-up counted apart);
-4. the peak memory (RSS) of the run's main process and of its largest worker, for the two
+4. the peak memory (RSS) of the run's main process (its workers are the forkserver's children,
+   which this does not see; each holds one chunk of images), for the two
    ``--memory-images`` sizes (a list file repeating the folder's photos; the Haar detector, the
    quickest, unless ``--memory-detector``);
 5. dlib's HOG detector and 68-point predictor, one process, on the same photos, for scale;
@@ -235,9 +236,8 @@ def main() -> None:
             )
         large, small = args.memory_images
         print(
-            f"4. peak RSS, --jobs 2 --detector {args.memory_detector}: {large} images: main {memory[large]['main_mb']:.0f} MB, worker "
-            f"{memory[large]['worker_mb']:.0f} MB; {small} images: main {memory[small]['main_mb']:.0f} MB, worker "
-            f"{memory[small]['worker_mb']:.0f} MB; ratio (main) "
+            f"4. peak RSS of the main process, --jobs 2 --detector {args.memory_detector}: {large} images "
+            f"{memory[large]['main_mb']:.0f} MB, {small} images {memory[small]['main_mb']:.0f} MB; ratio "
             f"{memory[large]['main_mb'] / memory[small]['main_mb']:.2f}x",
             flush=True,
         )
