@@ -3,7 +3,8 @@
 The pieces::
 
     Face                one face: box, keypoints (68, 2) in pixels of the input image, score
-    Landmarker          the pipeline, built once: Landmarker(detector, model)(image) -> list[Face]
+    Landmarker          the pipeline, built once: Landmarker(detector, model)(image) -> list[Face];
+                        Landmarker(...).run(paths, jobs=N) streams many images (:mod:`fkp.bulk`)
     detect_keypoints    one call for one photo: builds a Landmarker and runs it
 
 The detectors live in :mod:`fkp.detectors` (the table :func:`fkp.detectors.make_detector` reads),
@@ -16,15 +17,20 @@ teaches each step.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fkp.detectors import FaceDetector, detect_faces, make_detector
+from fkp.bulk import DEFAULT_BATCH_SIZE, LandmarkerSpec
+from fkp.detectors import Detections, FaceDetector, detect_faces, make_detector
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import KeypointPredictor
+
+if TYPE_CHECKING:
+    from fkp.bulk import ImageResult
 
 
 def _frozen_array(values: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -98,7 +104,12 @@ class Landmarker:
         model: KeypointPredictor | None = None,
         labels: str | None = None,
     ) -> None:
+        self.spec: LandmarkerSpec | None = None
+        """How a worker process of :meth:`run` builds a copy: known when the detector is given by
+        name and the model is the shipped one."""
         if detector is None or isinstance(detector, str):
+            if model is None:
+                self.spec = LandmarkerSpec("auto" if detector is None else detector, labels=labels)
             detector = make_detector("auto" if detector is None else detector)
         if model is None:
             from fkp.predict import load_model
@@ -128,21 +139,84 @@ class Landmarker:
         """
         rgb = as_rgb8(image)
         found = detect_faces(self.detector, rgb)
-        boxes = found.boxes
-        if len(boxes) == 0:
+        if len(found.boxes) == 0:
             return []
         angles = None if np.isnan(found.angles).all() else found.angles
-        keypoints = np.asarray(self.model.predict(rgb, boxes, angles=angles, labels=self.labels), dtype=np.float32)
-        if keypoints.shape != (len(boxes), NUM_KEYPOINTS, 2):
-            raise ValueError(
-                f"model.predict returned shape {keypoints.shape}, expected ({len(boxes)}, {NUM_KEYPOINTS}, 2)"
-            )
-        return [
-            Face(box=box, keypoints=points, score=None if np.isnan(score) else float(score))
-            for box, points, score in zip(boxes, keypoints, found.scores)
-        ]
+        return _faces(found, self.model.predict(rgb, found.boxes, angles=angles, labels=self.labels))
+
+    def detect_many(self, images: Sequence[np.ndarray | str | os.PathLike[str]]) -> list[list[Face]]:
+        """:meth:`detect` for several images, the faces of all of them through the keypoint network
+        in one batch per pass (where the model has ``predict_many``, as
+        :class:`fkp.predict.KeypointModel` does); the same faces and points as :meth:`detect`.
+
+        Args:
+            images: images as :meth:`detect` takes them.
+
+        Returns:
+            One list of :class:`Face` per image, in order.
+
+        Raises:
+            as :meth:`detect`.
+        """
+        rgbs = [as_rgb8(image) for image in images]
+        found = [detect_faces(self.detector, rgb) for rgb in rgbs]
+        angles = [None if np.isnan(each.angles).all() else each.angles for each in found]
+        predict_many = getattr(self.model, "predict_many", None)
+        if predict_many is None:  # any KeypointPredictor: one call per image with faces
+            return [self.detect(rgb) if len(each.boxes) else [] for rgb, each in zip(rgbs, found)]
+        keypoints = predict_many(rgbs, [each.boxes for each in found], angles, labels=self.labels)
+        return [_faces(each, points) if len(each.boxes) else [] for each, points in zip(found, keypoints)]
 
     __call__ = detect
+
+    def run(
+        self,
+        images: Iterable[np.ndarray | str | os.PathLike[str]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        jobs: int = 1,
+    ) -> Iterator[ImageResult]:
+        """Faces and keypoints of many images, streamed: one result per image as it finishes.
+
+        Args:
+            images: image file paths or (H, W, 3) uint8 RGB arrays, read lazily (a generator is fine).
+            batch_size: images per task handed to a worker process.
+            jobs: worker processes, each with its own copy of this landmarker (built from
+                :attr:`spec`: a detector name and the shipped model) and one thread; 1 runs here.
+
+        Returns:
+            An iterator of :class:`fkp.bulk.ImageResult` (``index``, ``path``, ``sha256``, ``width``,
+            ``height``, ``faces``, ``error``), one per image: in input order for ``jobs=1``, as they
+            finish otherwise. An image that cannot be read, or whose worker died twice, has an
+            ``error`` and no faces; the others go on.
+
+        Raises:
+            ValueError: ``jobs > 1`` for a landmarker built from objects rather than names; use
+                :func:`fkp.bulk.run_images` with a :class:`fkp.bulk.LandmarkerSpec` or another
+                picklable factory.
+        """
+        from fkp.bulk import run_images
+
+        if jobs > 1 and self.spec is None:
+            raise ValueError(
+                "jobs > 1 builds a Landmarker in each worker, from names: Landmarker(detector_name); "
+                "for other parts use fkp.bulk.run_images with a picklable factory"
+            )
+        sources = (os.fspath(image) if isinstance(image, (str, os.PathLike)) else image for image in images)
+        factory = self.spec if jobs > 1 and self.spec is not None else lambda: self
+        return run_images(sources, factory, jobs=jobs, batch_size=batch_size)
+
+
+def _faces(found: Detections, keypoints: np.ndarray) -> list[Face]:
+    """One :class:`Face` per detection, with its (68, 2) keypoints from ``keypoints`` (N, 68, 2)."""
+    keypoints = np.asarray(keypoints, dtype=np.float32)
+    if keypoints.shape != (len(found.boxes), NUM_KEYPOINTS, 2):
+        raise ValueError(
+            f"model.predict returned shape {keypoints.shape}, expected ({len(found.boxes)}, {NUM_KEYPOINTS}, 2)"
+        )
+    return [
+        Face(box=box, keypoints=points, score=None if np.isnan(score) else float(score))
+        for box, points, score in zip(found.boxes, keypoints, found.scores)
+    ]
 
 
 def detect_keypoints(

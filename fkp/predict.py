@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -275,18 +276,59 @@ class KeypointModel:
         Raises:
             ValueError: the model has no head for ``labels``.
         """
+        return self.predict_many([image], [boxes], None if angles is None else [angles], labels)[0]
+
+    def predict_many(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[np.ndarray],
+        angles: Sequence[np.ndarray | None] | None = None,
+        labels: str | None = None,
+    ) -> list[np.ndarray]:
+        """Keypoints of the faces of several images, all faces through the network in one batch
+        per pass: :meth:`predict` for each image, with the same points, in fewer network calls.
+
+        Args:
+            images: K images, each (H, W, 3) uint8 RGB or (H, W) uint8 grayscale (sizes may differ).
+            boxes: K arrays of (N_k, 4) face boxes x, y, w, h in pixels of their image.
+            angles: None, or K entries: (N_k,) roll of each face in degrees (NaN where unknown), or None.
+            labels: the labelling convention to answer in, one of :attr:`conventions`.
+
+        Returns:
+            K arrays of (N_k, 68, 2) float32 keypoints in pixels of their image, x then y.
+
+        Raises:
+            ValueError: the model has no head for ``labels``, or the counts of images, boxes and
+                angles do not match.
+        """
         head = self.head_of(labels)
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-        if len(boxes) == 0:
-            return np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32)
-        first = (
-            np.zeros(len(boxes)) if angles is None else np.nan_to_num(np.asarray(angles, dtype=np.float64).reshape(-1))
-        )
-        if len(first) != len(boxes):
-            raise ValueError(f"got {len(boxes)} boxes but {len(first)} angles")
-        image = np.asarray(image)
-        crops, affines = self.crops(image, boxes, first)
-        points = geometry.crop_to_image(self.predict_crops(crops, head), affines, self.input_size)
+        if len(boxes) != len(images) or (angles is not None and len(angles) != len(images)):
+            raise ValueError(f"got {len(images)} images but {len(boxes)} box arrays and angles for {len(angles or [])}")
+        box_arrays = [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
+        firsts = []
+        for k, found in enumerate(box_arrays):
+            given = None if angles is None else angles[k]
+            first = (
+                np.zeros(len(found))
+                if given is None
+                else np.nan_to_num(np.asarray(given, dtype=np.float64).reshape(-1))
+            )
+            if len(first) != len(found):
+                raise ValueError(f"got {len(found)} boxes but {len(first)} angles")
+            firsts.append(first)
+        counts = [len(found) for found in box_arrays]
+        if sum(counts) == 0:
+            return [np.zeros((0, NUM_KEYPOINTS, 2), dtype=np.float32) for _ in box_arrays]
+        pixels = [np.asarray(image) for image in images]
+        owner = np.repeat(np.arange(len(pixels)), counts)  # (N,) the image of each face
+        first = np.concatenate(firsts)
+        affines = np.array(
+            [
+                geometry.box_affine(box, self.input_size, self.box_scale, angle)
+                for box, angle in zip(np.concatenate(box_arrays), first)
+            ]
+        ).reshape(-1, 2, 3)
+        points = self._run(pixels, owner, affines, head)
         rule = self.second_pass
         for extra in range(1 + rule.extra_passes):
             roll = geometry.keypoints_roll(points)  # (N,) degrees
@@ -297,16 +339,20 @@ class KeypointModel:
             affines = np.stack(
                 [geometry.upright_affine(points[i], roll[i], self.input_size, self.box_scale) for i in again]
             )
-            upright = self._run(image, affines, head)
+            upright = self._run(pixels, owner[again], affines, head)
             near = (tilt[again] <= rule.average_tilt)[:, None, None]  # the pass before saw a familiar tilt
             points[again] = np.where(near, (points[again] + upright) / 2, upright)
             first = roll
-        return points
+        return np.split(points, np.cumsum(counts)[:-1])
 
-    def _run(self, image: np.ndarray, affines: np.ndarray, head: int = 0) -> np.ndarray:
-        """Cut the crops that (N, 2, 3) ``affines`` describe and return their points in image pixels."""
-        crops = self._warp(image, affines)
-        return geometry.crop_to_image(self.predict_crops(crops, head), affines, self.input_size)
+    def _run(self, images: list[np.ndarray], owner: np.ndarray, affines: np.ndarray, head: int = 0) -> np.ndarray:
+        """Cut the crops that (N, 2, 3) ``affines`` describe, each from ``images[owner[i]]``, and
+        return their points in pixels of their images (one network call)."""
+        size = self.input_size
+        crops = np.empty((len(affines), size, size), dtype=np.uint8)
+        for i, (k, affine) in enumerate(zip(owner, affines)):
+            crops[i] = self._warp(images[k], affine[None])[0]
+        return geometry.crop_to_image(self.predict_crops(crops, head), affines, size)
 
     def save(
         self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None, half: bool = False, onnx: bool = True
