@@ -98,7 +98,7 @@ def group_photo(root: Path, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 def detect_command_time(photo: Path, options: list[str], repeat: int, folder: Path) -> float:
     """Median wall time of ``fkp detect photo OPTIONS`` in a fresh process."""
-    command = [sys.executable, "-m", "fkp", "detect", str(photo), *options, "-o", str(folder / "out.png")]
+    command = [sys.executable, "-m", "fkp", "detect", str(photo), *options, "-o", str(folder / "out.png"), "--overwrite"]
     subprocess.run(command, check=True, capture_output=True)  # cold start (disk caches) aside
     times = []
     for _ in range(repeat):
