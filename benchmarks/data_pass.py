@@ -1,4 +1,4 @@
-"""Time one pass over the 3462 training images, decoding from disk and then from the memory cache.
+"""Time one pass over the training images, decoding from disk and then from the memory cache.
 
     FKP_DATA_DIR=path/to/facial-keypoints python benchmarks/data_pass.py
 """

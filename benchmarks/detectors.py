@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 
 from fkp.boxes import box_overlap
-from fkp.data import read_image, read_keypoints_csv
+from fkp.data import read_image
 from fkp.detectors import FaceDetector, detector_names, detector_spec, make_detector
 from fkp.geometry import keypoints_box, rotate_image
+from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.utils import resolve_data_dir
 

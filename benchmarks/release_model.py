@@ -34,7 +34,7 @@ from fkp.geometry import keypoints_box
 from fkp.model_file import onnx_metadata, sha256_of
 from fkp.predict import KeypointModel, default_weights_path, load_model
 from fkp.quantize import quantize_onnx
-from fkp.train import TrainConfig
+from fkp.train_config import TrainConfig
 from fkp.utils import atomic_write_bytes
 
 CALIBRATION_FACES = 256

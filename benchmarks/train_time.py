@@ -3,7 +3,7 @@
     python benchmarks/train_time.py --threads 2 --steps 150
 
 Runs the first ``--steps`` optimiser steps of ``fkp train``'s default recipe (data loading,
-augmentation, forward, backward and AdamW, as :func:`fkp.train.train` does them) after a short
+augmentation, then :func:`fkp.train.train_step`: forward, backward and AdamW, as training does) after a short
 warm-up, and prints the time per step and what the recipe's epochs would take at that pace.
 Validation (a few seconds per epoch) is left out. A machine busy with other work gives a pessimistic
 figure: the script prints the load average beside it.
@@ -19,17 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from fkp.device import use_bf16
+from fkp.losses import loss_function
 from fkp.models import build_model
-from fkp.train import (
-    TrainConfig,
-    _loss_function,
-    _predict_batch,
-    _WithHeads,
-    head_conventions,
-    set_seed,
-    training_sets,
-    use_bf16,
-)
+from fkp.train import train_step
+from fkp.train_config import TrainConfig
+from fkp.training_data import WithHeads, head_conventions, training_sets
+from fkp.utils import set_seed
 
 
 def main() -> None:
@@ -43,21 +39,17 @@ def main() -> None:
     torch.set_num_threads(config.threads)
     heads = head_conventions(config)
     train_set, _ = training_sets(config, progress=False, heads=heads)
-    loader = DataLoader(_WithHeads(train_set), config.batch_size, shuffle=True, drop_last=True)
+    loader = DataLoader(WithHeads(train_set), config.batch_size, shuffle=True, drop_last=True)
     net = build_model(config.model_config(heads)).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn, bf16 = _loss_function(config), use_bf16(config.precision, torch.device("cpu"))
+    loss_fn, device = loss_function(config), torch.device("cpu")
+    bf16 = use_bf16(config.precision, device)
     times = []
     batches = iter(loader)
+    net.train()
     for step in range(args.steps + 10):
         start = time.perf_counter()
-        crops, targets, target_heads = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            predicted = _predict_batch(net, crops.to(memory_format=torch.channels_last), target_heads, len(heads) > 1)
-        loss = loss_fn(predicted.float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(net, next(batches), optimizer, loss_fn, device, bf16, several=len(heads) > 1)
         if step >= 10:
             times.append(time.perf_counter() - start)
     per_step = float(np.median(times))

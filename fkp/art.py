@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fkp.geometry import face_frame
 from fkp.images import load_image_rgba
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS, region_centre
 
@@ -108,27 +109,6 @@ EYE_HALF_WIDTH = 0.19
 centres (median over the training set: 0.385 / 2)."""
 
 
-def face_frame(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """A frame attached to the face: origin between the eyes, axes along and across the eye line.
-
-    Args:
-        keypoints: (68, 2) pixels, x then y.
-
-    Returns:
-        ``(origin (2,), x_axis (2,), up (2,), eye_distance)``: the midpoint of the two eye centres,
-        the unit vector from the right eye centre to the left one (towards the image's right on an
-        upright face), the unit vector pointing up the face (towards the forehead), and the distance
-        between the eye centres in pixels.
-    """
-    right = region_centre(keypoints, "right_eye")
-    left = region_centre(keypoints, "left_eye")
-    along = left - right
-    distance = float(np.hypot(*along))
-    x_axis = along / max(distance, 1e-9)
-    up = np.array([x_axis[1], -x_axis[0]])  # x_axis turned by -90 degrees (image y points down)
-    return (right + left) / 2, x_axis, up, distance
-
-
 def eye_targets(keypoints: np.ndarray) -> np.ndarray:
     """Targets for sunglasses: both eye centres, then the four eye corners.
 
@@ -155,7 +135,8 @@ def forehead_targets(lift: float, half_width: float) -> TargetRule:
     """
 
     def rule(keypoints: np.ndarray) -> np.ndarray:
-        _, x_axis, up, distance = face_frame(keypoints)
+        frame = face_frame(keypoints)
+        x_axis, up, distance = frame.x_axis, -frame.y_axis, float(frame.scale)
         brows = keypoints[REGIONS["right_brow"].start : REGIONS["left_brow"].stop].mean(axis=0)
         middle = brows + up * lift * distance
         side = x_axis * half_width * distance

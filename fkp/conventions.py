@@ -26,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-from fkp.geometry import keypoints_roll
+from fkp.geometry import face_frame
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.metrics import interocular_distance
 
@@ -36,9 +36,10 @@ TABLE_FILE = "label_conventions.json"
 
 
 def _frame(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cos and sin of each face's roll and its eye distance, shaped (N, 1) for broadcasting."""
-    theta = np.deg2rad(keypoints_roll(keypoints))[..., None]
-    eyes = interocular_distance(keypoints)[..., None]
+    """cos and sin of each face's roll (:func:`fkp.geometry.face_frame`) and its eye distance, shaped
+    (N, 1) for broadcasting."""
+    theta = np.deg2rad(face_frame(keypoints).roll)[..., None]
+    eyes = interocular_distance(keypoints)[..., None]  # the scale: outer eye corners, as the NME, not the frame's
     return np.cos(theta), np.sin(theta), np.maximum(eyes, 1e-6)
 
 

@@ -5,7 +5,8 @@ Layout on disk (what ``fkp data download`` and ``fkp data prepare-300w`` produce
     ROOT/training_frames_keypoints.csv   ROOT/training/*.jpg
     ROOT/test_frames_keypoints.csv       ROOT/test/*.jpg
 
-Each CSV row is a file name then 136 numbers ``x0, y0, ..., x67, y67`` in pixels of that image.
+Each CSV row is a file name then 136 numbers ``x0, y0, ..., x67, y67`` in pixels of that image
+(read by :func:`fkp.keypoints_csv.read_keypoints_csv`).
 Two data sets come in this layout, each found by name (:func:`resolve_dataset`):
 
 - ``"udacity"``: the course's set, YouTube Faces frames (3462 training, 770 test images);
@@ -17,7 +18,6 @@ Two data sets come in this layout, each found by name (:func:`resolve_dataset`):
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -27,8 +27,10 @@ from typing import Any, Literal
 import numpy as np
 from torch.utils.data import Dataset
 
+from fkp.geometry import face_frame
 from fkp.images import load_image
-from fkp.landmarks import MIRROR, NUM_KEYPOINTS, REGIONS
+from fkp.keypoints_csv import read_keypoints_csv
+from fkp.landmarks import MIRROR
 from fkp.utils import GET_300W_HINT, GET_DATA_HINT, PROGRESS_MININTERVAL_S, resolve_300w_dir, resolve_data_dir
 
 Split = Literal["training", "test"]
@@ -49,19 +51,6 @@ class DataNotFoundError(FileNotFoundError):
 def csv_path(root: str | os.PathLike[str], split: Split) -> Path:
     """Path of the keypoints CSV of ``split`` under ``root``."""
     return Path(root) / f"{split}_frames_keypoints.csv"
-
-
-def read_keypoints_csv(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
-    """Read a keypoints CSV.
-
-    Returns:
-        The image file names (N,) and their keypoints, (N, 68, 2) float32 pixels, x then y.
-    """
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    names = [row[0] for row in rows[1:]]
-    values = np.array([row[1:] for row in rows[1:]], dtype=np.float32)
-    return names, values.reshape(len(names), NUM_KEYPOINTS, 2)  # (N, 136) -> (N, 68, 2)
 
 
 def person_of(name: str) -> str:
@@ -95,7 +84,8 @@ def resolve_dataset(name_or_dir: str | os.PathLike[str] | None) -> Path:
 def mirror_asymmetry(keypoints: np.ndarray) -> float:
     """How far a set's labels are from mirror-consistent: 0 when flips with :data:`MIRROR` are valid.
 
-    Every face is moved to a frame where its eye centres sit at (-0.5, 0) and (0.5, 0), the frames
+    Every face is moved to its frame (:func:`fkp.geometry.face_frame`), where its eye centres sit at
+    (-0.5, 0) and (0.5, 0), the frames
     are averaged into a mean shape, and the mean shape is compared with its own mirror image
     (x -> -x, points reordered by :data:`MIRROR`). Over a set whose poses are as often turned left
     as right, consistent labels give a near-symmetric mean shape.
@@ -107,22 +97,7 @@ def mirror_asymmetry(keypoints: np.ndarray) -> float:
         The mean distance between the mean shape and its mirror image, in eye distances.
     """
     points = np.asarray(keypoints, dtype=np.float64)
-    right = points[:, REGIONS["right_eye"]].mean(axis=1)  # (N, 2)
-    left = points[:, REGIONS["left_eye"]].mean(axis=1)
-    axis = left - right
-    scale = np.linalg.norm(axis, axis=1, keepdims=True)  # (N, 1)
-    cos, sin = (axis / scale).T  # (N,) each
-    centred = points - ((left + right) / 2)[:, None]
-    frame = (
-        np.stack(
-            [
-                centred[..., 0] * cos[:, None] + centred[..., 1] * sin[:, None],
-                -centred[..., 0] * sin[:, None] + centred[..., 1] * cos[:, None],
-            ],
-            axis=-1,
-        )
-        / scale[:, None]
-    )
+    frame = face_frame(points).to_frame(points)  # (N, 68, 2) in eye-centre distances
     mean = frame.mean(axis=0)  # (68, 2)
     mirrored = mean[MIRROR] * np.array([-1.0, 1.0])
     return float(np.linalg.norm(mirrored - mean, axis=-1).mean())

@@ -21,7 +21,6 @@ Only urllib is used for the network; every failure is raised as a :class:`DataEr
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import http.client
@@ -40,7 +39,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
-from fkp.landmarks import NUM_KEYPOINTS
+from fkp.keypoints_csv import KeypointsCSVError, read_keypoints_csv
 from fkp.model_file import sha256_of
 from fkp.utils import GET_DATA_HINT, PROGRESS_MININTERVAL_S, atomic_write_bytes, resolve_data_dir, staged_folder
 
@@ -68,7 +67,6 @@ PIXEL_CHECKSUMS_FILE = Path(__file__).with_name("udacity_pixels.json.gz")
 MAX_EXTRACTED_BYTES = 600 * 2**20
 """Most bytes extracted from an archive: the data folder is about 340 MB (its PNG images do not
 compress, so it is the size of the 339 MB archive); anything much larger is not the data set."""
-_FIELDS = 1 + 2 * NUM_KEYPOINTS  # file name, then x0, y0, ..., x67, y67
 _CHUNK = 1 << 20
 
 
@@ -289,19 +287,10 @@ def _verify(
 
 def _read_names(table: Path, label: str) -> list[str]:
     """Image names of a keypoints CSV, checking each row holds a name and numeric (x, y) pairs."""
-    with open(table, newline="") as handle:
-        rows = list(csv.reader(handle))
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != _FIELDS:
-            raise BadCSVError(f"{label} line {line}: {len(row)} fields, expected {_FIELDS}")
-        name = row[0]
-        if not name or name != os.path.basename(name) or name.startswith("."):
-            raise BadCSVError(f"{label} line {line}: {name!r} is not an image file name")
-        try:
-            [float(value) for value in row[1:]]
-        except ValueError as error:
-            raise BadCSVError(f"{label} line {line}: {error}") from None
-    return [row[0] for row in rows[1:]]
+    try:
+        return read_keypoints_csv(table)[0]
+    except KeypointsCSVError as error:
+        raise BadCSVError(f"{label} {error}") from None
 
 
 def _count_other_images(folder: Path, labelled: set[str]) -> int:

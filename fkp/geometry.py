@@ -9,6 +9,7 @@ Affine matrices are OpenCV's (2, 3) forward maps ``[x', y'] = A @ [x, y, 1]``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -92,8 +93,92 @@ def roll_degrees(right_eye: np.ndarray, left_eye: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(delta[..., 1], delta[..., 0]))
 
 
+@dataclass(frozen=True)
+class FaceFrame:
+    """The package's one face frame, attached to the eye line: what roll, overlays, the mirror check
+    and the labelling conventions all measure faces in.
+
+    The eyes are the eye *centres*, the mean of each eye's six points (not the outer corners that
+    the NME's inter-ocular distance uses, :func:`fkp.metrics.interocular_distance`). The origin is
+    midway between them, the x axis runs from the subject's right eye centre to the left one
+    (towards the image's right on an upright face), the y axis runs down the face (the x axis turned
+    by +90 degrees in image coordinates, whose y points down), and the scale is the distance between
+    the eye centres. Built by :func:`face_frame`; every quantity is computed in the points' dtype
+    (float64 points give float64 frames), except :attr:`roll`, always float64.
+
+    Attributes:
+        right_eye: (..., 2) centre of the subject's right eye, pixels x then y.
+        left_eye: (..., 2) centre of the subject's left eye.
+    """
+
+    right_eye: np.ndarray
+    left_eye: np.ndarray
+
+    @property
+    def origin(self) -> np.ndarray:
+        """(..., 2) the midpoint of the eye centres, pixels."""
+        return (self.right_eye + self.left_eye) / 2
+
+    @property
+    def eye_line(self) -> np.ndarray:
+        """(..., 2) the vector from the right eye centre to the left one, pixels."""
+        return self.left_eye - self.right_eye
+
+    @property
+    def scale(self) -> np.ndarray:
+        """(...) the distance between the eye centres, pixels."""
+        line = self.eye_line
+        return np.hypot(line[..., 0], line[..., 1])
+
+    @property
+    def x_axis(self) -> np.ndarray:
+        """(..., 2) unit vector along the eye line, from the right eye to the left."""
+        return self.eye_line / np.maximum(self.scale, 1e-9)[..., None]
+
+    @property
+    def y_axis(self) -> np.ndarray:
+        """(..., 2) unit vector down the face (towards the chin); its negative points up."""
+        x_axis = self.x_axis
+        return np.stack([-x_axis[..., 1], x_axis[..., 0]], axis=-1)
+
+    @property
+    def roll(self) -> np.ndarray:
+        """(...) float64 roll in degrees, :func:`roll_degrees` of the eye centres."""
+        return roll_degrees(self.right_eye, self.left_eye)
+
+    def to_frame(self, points: np.ndarray) -> np.ndarray:
+        """Points in the frame: x along the eye line, y down the face, in eye-centre distances.
+
+        Args:
+            points: (..., K, 2) pixels, x then y, of the faces this frame was built from.
+
+        Returns:
+            (..., K, 2) coordinates in the frame (the eye centres land on (-0.5, 0) and (0.5, 0)).
+        """
+        centred = np.asarray(points) - self.origin[..., None, :]
+        (cos, sin), scale = np.moveaxis(self.eye_line / self.scale[..., None], -1, 0), self.scale
+        x = centred[..., 0] * cos[..., None] + centred[..., 1] * sin[..., None]
+        y = -centred[..., 0] * sin[..., None] + centred[..., 1] * cos[..., None]
+        return np.stack([x, y], axis=-1) / scale[..., None, None]
+
+
+def face_frame(keypoints: np.ndarray) -> FaceFrame:
+    """The :class:`FaceFrame` of faces from their 68 points.
+
+    Args:
+        keypoints: (..., 68, 2) points in pixels, x then y.
+
+    Returns:
+        Their frames, with (..., 2) eye centres (each the mean of the eye's six points).
+    """
+    keypoints = np.asarray(keypoints)
+    right = keypoints[..., REGIONS["right_eye"], :].mean(axis=-2)
+    left = keypoints[..., REGIONS["left_eye"], :].mean(axis=-2)
+    return FaceFrame(right, left)
+
+
 def keypoints_roll(keypoints: np.ndarray) -> np.ndarray:
-    """:func:`roll_degrees` of faces from their 68 points (the mean of each eye's six points).
+    """:func:`roll_degrees` of faces from their 68 points: ``face_frame(keypoints).roll``.
 
     Args:
         keypoints: (..., 68, 2) points in pixels, x then y.
@@ -101,10 +186,7 @@ def keypoints_roll(keypoints: np.ndarray) -> np.ndarray:
     Returns:
         (...) roll in degrees.
     """
-    keypoints = np.asarray(keypoints)
-    right = keypoints[..., REGIONS["right_eye"], :].mean(axis=-2)
-    left = keypoints[..., REGIONS["left_eye"], :].mean(axis=-2)
-    return roll_degrees(right, left)
+    return face_frame(keypoints).roll
 
 
 def upright_box(keypoints: np.ndarray, angle_degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +299,7 @@ def standardize(crops: np.ndarray) -> np.ndarray:
         float32 array of the same shape.
     """
     crops = np.asarray(crops)
-    if crops.dtype == np.uint8 and crops.ndim in (2, 3):  # the common case, ~10 times faster with OpenCV
+    if crops.dtype == np.uint8 and crops.ndim in (2, 3):  # the common case, done by OpenCV
         flat = crops.reshape(-1, *crops.shape[-2:])
         moments = np.array([cv2.meanStdDev(crop) for crop in flat], dtype=np.float32).reshape(len(flat), 2)
         mean, std = moments[:, 0, None, None], moments[:, 1, None, None]  # (N, 1, 1) each

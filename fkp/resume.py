@@ -1,12 +1,14 @@
 """What makes a training run safe to stop and exact to resume (used by :mod:`fkp.train`).
 
-- :func:`validate_config`: settings that cannot work are refused before any work, in one line.
 - :func:`rng_state` / :func:`restore_rng_state`: every random stream a run draws from (Python's
   ``random``, NumPy's global generator, torch's CPU generator and the DataLoader's own generator)
   as plain tensors and numbers, so a checkpoint loads with ``weights_only=True``.
-- :func:`save_checkpoint` / :func:`load_checkpoint`: atomic writes through
-  :func:`fkp.utils.atomic_write_bytes`; a corrupt, truncated or foreign file is a
-  :class:`CheckpointError` with one line, never a traceback.
+- :func:`save_checkpoint` / :func:`read_checkpoint`: atomic writes through
+  :func:`fkp.utils.atomic_write_bytes`, and the one reader of ``last.pt`` (also behind
+  :func:`fkp.weights_io.load_checkpoint`, which loads a model from it); a corrupt, truncated or
+  foreign file is a :class:`CheckpointError` with one line, never a traceback.
+  :func:`load_checkpoint` adds what resuming needs (the random state, the same model and batches)
+  and :func:`restore` puts a checkpoint back into a run's network, optimiser and scheduler.
 - :class:`DeferredInterrupt`: Ctrl-C stops the loop *between* two optimiser steps, so the saved
   state is that of a whole number of steps and resuming repeats none and skips none (a second
   Ctrl-C stops at once).
@@ -23,71 +25,24 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import DataLoader
 
+from fkp.train_config import RESUME_MUST_MATCH, ConfigError, TrainConfig
 from fkp.utils import atomic_write_bytes, stale_temporaries
-
-if TYPE_CHECKING:
-    from fkp.train import TrainConfig
 
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "train_config", "model_config", "epoch", "history")
 """Keys every training checkpoint holds; a file without them is not one."""
 
 
-RESUME_MUST_MATCH = ("architecture", "input_size", "batch_size", "limit", "val_fraction", "seed")
-"""Settings a resumed run must share with its checkpoint: the model, and what fixes the batches."""
-
-
-class ConfigError(ValueError):
-    """Training settings that cannot work (the command line exits with code 2)."""
-
-
 class CheckpointError(ValueError):
     """A checkpoint to resume from that is corrupt, truncated, foreign or for another model."""
-
-
-def validate_config(config: TrainConfig) -> None:
-    """Refuse settings that cannot train, naming the option, before any data is read.
-
-    Raises:
-        ConfigError: a size or count below 1, a fraction outside its range, an unknown architecture
-            or an unknown device.
-    """
-    at_least_one = {
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "threads": config.threads,
-        "input_size": config.input_size,
-    }
-    if config.limit is not None:
-        at_least_one["limit"] = config.limit
-    for name, value in at_least_one.items():
-        if value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if config.limit is not None and config.limit < config.batch_size:
-        raise ConfigError(f"--batch-size {config.batch_size} is larger than --limit {config.limit}: nothing to train")
-    from fkp.model_config import list_models
-
-    if config.architecture not in list_models():
-        raise ConfigError(f"--architecture {config.architecture!r} is not one of {list_models()}")
-    if not 0.0 <= config.val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be at least 0 and below 1, got {config.val_fraction}")
-    if not config.lr > 0:
-        raise ConfigError(f"--lr must be above 0, got {config.lr}")
-    if config.device != "auto":
-        try:
-            device = torch.device(config.device)
-        except (RuntimeError, ValueError):
-            raise ConfigError(f"--device {config.device!r} is not a device (auto, cpu, cuda, cuda:1, mps)") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"--device {config.device}: no CUDA GPU here")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ConfigError(f"--device {config.device}: no MPS GPU here")
 
 
 def check_batches(batches: int, samples: int, batch_size: int) -> None:
@@ -127,6 +82,21 @@ def restore_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> N
     generator.set_state(state["loader"])
 
 
+def skip_batches(
+    loader: DataLoader, generator: torch.Generator, epoch_start_rng: Mapping[str, Any], steps: int
+) -> Iterator[Any]:
+    """The batches of an epoch stopped after ``steps`` of them, the ones done skipped: ``loader``
+    draws the order that ``epoch_start_rng`` (:func:`rng_state` at the epoch's start) gave, and
+    ``generator`` and the other random streams are left as they were at the stop."""
+    stop_rng = rng_state(generator)
+    restore_rng_state(epoch_start_rng, generator)
+    batches = iter(loader)
+    for _ in range(steps):
+        next(batches)
+    restore_rng_state(stop_rng, generator)  # as it was when the run stopped
+    return batches
+
+
 def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a checkpoint atomically (a reader, or a kill, never leaves half a file)."""
     buffer = io.BytesIO()
@@ -134,25 +104,39 @@ def save_checkpoint(payload: Mapping[str, Any], path: str | os.PathLike[str]) ->
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[str, Any]:
-    """Read a checkpoint to resume ``config``'s run from, refusing one of another model.
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a training checkpoint (``weights_only=True``): the one reader of ``last.pt``.
 
     Returns:
-        The checkpoint dictionary (tensors on the CPU).
+        The checkpoint dictionary (tensors on the CPU), with at least :data:`CHECKPOINT_KEYS`.
 
     Raises:
-        CheckpointError: the file cannot be read as a checkpoint, lacks keys, or was made
-            with another architecture or input size.
+        CheckpointError: (one line) the file cannot be read as a checkpoint, or lacks keys.
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({reason[:200]}); remove it to start afresh"
-        ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
-        raise CheckpointError(f"{path}: not an fkp training checkpoint; remove it to start afresh")
+        raise CheckpointError(f"{path}: not an fkp training checkpoint")
+    return checkpoint
+
+
+def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[str, Any]:
+    """Read a checkpoint to resume ``config``'s run from, refusing one of another model or batching.
+
+    Returns:
+        The checkpoint dictionary (tensors on the CPU).
+
+    Raises:
+        CheckpointError: the file cannot be read as a checkpoint (:func:`read_checkpoint`), has no
+            random state, or was made with other :data:`fkp.train_config.RESUME_MUST_MATCH` settings.
+    """
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}; remove it to start afresh") from None
     if "rng" not in checkpoint:
         raise CheckpointError(f"{path}: saved by an older fkp that cannot resume exactly; remove it to start afresh")
     saved = checkpoint["train_config"]
@@ -163,6 +147,34 @@ def load_checkpoint(path: str | os.PathLike[str], config: TrainConfig) -> dict[s
                 f"{path}: made with --{name.replace('_', '-')} {theirs}, not {getattr(config, name)}; "
                 "use the same settings or another --out-dir"
             )
+    return checkpoint
+
+
+def restore(
+    path: str | os.PathLike[str],
+    config: TrainConfig,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """Put the checkpoint at ``path`` back into a run: weights, optimiser, schedule and random state.
+
+    Returns:
+        The checkpoint (:func:`load_checkpoint`), for the epoch, history and timings it holds.
+
+    Raises:
+        CheckpointError: (one line) it cannot be resumed from, or holds another model's weights.
+    """
+    checkpoint = load_checkpoint(path, config)
+    try:
+        net.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        reason = str(error).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path}: made with another model ({reason})") from None
+    restore_rng_state(checkpoint["rng"], generator)
     return checkpoint
 
 

@@ -1,10 +1,10 @@
-"""Temporal smoothing of keypoints in videos: the One Euro filter and a small face tracker.
+"""Temporal smoothing of keypoints in videos: the One Euro filter.
 
 Keypoints predicted frame by frame jitter by a pixel or two even on a face that does not move. The
 One Euro filter (Casiez, Roussel and Vogel, CHI 2012) is a low-pass filter whose cut-off frequency
 rises with the speed of the signal: strong smoothing while the face is still, little lag when it
-moves. :class:`FaceTracker` follows each face from frame to frame (by box overlap) and runs one
-filter per face on its box and its 68 points.
+moves. Each face that :class:`fkp.tracking.FaceTracker` follows carries one filter on its box and
+one on its 68 points.
 
 One knob, ``smoothing`` (the "strength"): 0 turns smoothing off, 1 is the default, 2 smooths twice
 as hard (half the cut-off frequency at rest), and so on.
@@ -13,16 +13,11 @@ as hard (half the cut-off frequency at rest), and so on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from fkp.boxes import box_overlap
-from fkp.detect import Face
-
 DEFAULT_SMOOTHING = 1.0
-"""Default strength for :class:`FaceTracker`, ``fkp video --smoothing`` and :func:`fkp.video.annotate_video`."""
+"""Default strength for :class:`fkp.tracking.FaceTracker`, ``fkp video --smoothing`` and :func:`fkp.video.annotate_video`."""
 MIN_CUTOFF_HZ = 1.0
 """Cut-off frequency of a still face at strength 1 (divided by the strength)."""
 BETA = 4.0
@@ -100,96 +95,3 @@ def filter_for_strength(smoothing: float) -> OneEuroFilter | None:
     if smoothing == 0:
         return None
     return OneEuroFilter(min_cutoff=MIN_CUTOFF_HZ / smoothing, beta=BETA, d_cutoff=DERIVATIVE_CUTOFF_HZ)
-
-
-@dataclass
-class _Track:
-    box_filter: OneEuroFilter | None
-    point_filter: OneEuroFilter | None
-    box: np.ndarray  # (4,) last smoothed box x, y, w, h
-    missed: int = 0
-
-
-class FaceTracker:
-    """Follows faces across video frames and smooths each one's box and keypoints.
-
-    A face is matched to the track of the previous frames whose box overlaps it most (IoU at least
-    ``min_iou``); an unmatched face starts a new track; a track not seen for more than
-    ``max_missed`` frames is dropped.
-
-    Args:
-        smoothing: strength, 0 (off), 1 (default), 2 (twice as smooth at rest), ...
-        min_iou: least box overlap (intersection over union) for a face to continue a track.
-        max_missed: frames a track survives without a matching face.
-    """
-
-    def __init__(self, smoothing: float = DEFAULT_SMOOTHING, min_iou: float = 0.3, max_missed: int = 5) -> None:
-        filter_for_strength(smoothing)  # validates
-        self.smoothing = smoothing
-        self.min_iou = min_iou
-        self.max_missed = max_missed
-        self._tracks: dict[int, _Track] = {}
-        self._next_id = 0
-
-    def __repr__(self) -> str:
-        return f"FaceTracker(smoothing={self.smoothing}, min_iou={self.min_iou}, max_missed={self.max_missed})"
-
-    def reset(self) -> None:
-        """Forget every track."""
-        self._tracks.clear()
-
-    @property
-    def num_tracks(self) -> int:
-        """Tracks currently alive."""
-        return len(self._tracks)
-
-    def _match(self, faces: Sequence[Face]) -> list[int | None]:
-        """Track id for each face (None: new face), greedy by overlap."""
-        ids = list(self._tracks)
-        matched: list[int | None] = [None] * len(faces)
-        if not ids or not faces:
-            return matched
-        overlap = box_overlap(np.stack([f.box for f in faces]), np.stack([self._tracks[i].box for i in ids]))
-        for flat in np.argsort(-overlap, axis=None):
-            face_index, track_index = np.unravel_index(flat, overlap.shape)
-            if overlap[face_index, track_index] < self.min_iou:
-                break
-            if matched[face_index] is None and ids[track_index] not in matched:
-                matched[face_index] = ids[track_index]
-        return matched
-
-    def update(self, faces: Sequence[Face], timestamp: float) -> list[Face]:
-        """Smooth the faces found in one frame.
-
-        Args:
-            faces: this frame's faces, coordinates in pixels.
-            timestamp: the frame's time in seconds (frame index / frames per second).
-
-        Returns:
-            The same faces in the same order, with smoothed boxes and keypoints (scores unchanged).
-        """
-        matched = self._match(faces)
-        smoothed: list[Face] = []
-        for face, track_id in zip(faces, matched):
-            if track_id is None:
-                track_id, self._next_id = self._next_id, self._next_id + 1
-                self._tracks[track_id] = _Track(
-                    filter_for_strength(self.smoothing), filter_for_strength(self.smoothing), face.box.copy()
-                )
-            track = self._tracks[track_id]
-            track.missed = -1  # seen this frame (incremented to 0 below)
-            scale = float(max(face.box[2], face.box[3], 1.0))
-            box, points = face.box, face.keypoints
-            if track.box_filter is not None and track.point_filter is not None:
-                corners = np.array([[box[0], box[1]], [box[0] + box[2], box[1] + box[3]]])  # (2, 2) x, y
-                corners = track.box_filter(corners, timestamp, scale)
-                box = np.concatenate([corners[0], corners[1] - corners[0]])
-                points = track.point_filter(points, timestamp, scale)
-            track.box = np.asarray(box, dtype=np.float32)
-            smoothed.append(Face(box=box, keypoints=points, score=face.score))
-        for track_id in list(self._tracks):
-            track = self._tracks[track_id]
-            track.missed += 1
-            if track.missed > self.max_missed:
-                del self._tracks[track_id]
-        return smoothed

@@ -2,7 +2,7 @@
 
 A sample is the dict of :mod:`fkp.data`: ``{"image": (H, W, 3) uint8 RGB, "keypoints": (68, 2)
 pixels (x, y), "name": str}``. Every transform is a small callable ``sample -> new sample`` with a
-``__repr__``; it never modifies its input. :func:`fkp.train.crop_transforms` chains them into the
+``__repr__``; it never modifies its input. :func:`crop_transforms` chains them into the
 pipeline that ``fkp train`` feeds its network with (taught in ``1_Load_and_Visualize_Data.ipynb``)::
 
     Compose([Grayscale(), RandomFaceCrop(96, box_scale=1.35, ...), RandomPixels(...), Normalize(), ToTensor()])
@@ -35,16 +35,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from fkp import geometry
 from fkp.data import Sample
 from fkp.detectors import box_styles
 from fkp.landmarks import MIRROR
+
+if TYPE_CHECKING:
+    from fkp.train_config import TrainConfig
 
 Random = Any  # np.random.RandomState or the np.random module: .random(), .uniform(), .normal(), .randint()
 
@@ -176,7 +180,7 @@ class RandomFaceCrop:
       box of the points shifted by up to ``box_shift`` of its side and zoomed by
       ``exp(uniform(-box_zoom, box_zoom))``;
     * a mirror with probability ``flip`` (points renamed with ``MIRROR``); ``flip=None`` for labels
-      that are not mirror-consistent (see :data:`fkp.train.MIRROR_TOLERANCE`) draws nothing.
+      that are not mirror-consistent (see :data:`fkp.training_data.MIRROR_TOLERANCE`) draws nothing.
 
     The crop's side is the box's longer side x ``box_scale``. The sample needs 68 keypoints.
 
@@ -345,3 +349,81 @@ class ToTensor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def crop_transforms(config: TrainConfig, augment: bool, mirror: bool = False) -> Compose:
+    """The crop-and-augment pipeline that ``fkp train`` feeds its network with, from the transforms above.
+
+    Taught in ``1_Load_and_Visualize_Data.ipynb``, which applies it to the course's Dataset.
+
+    Args:
+        config: the run's settings (input size, box scale and the augmentation shares).
+        augment: training (random crops, pixel changes) or validation (the crop of the tight box).
+        mirror: whether the labels allow mirroring (:data:`fkp.training_data.MIRROR_TOLERANCE`); if so faces are
+            mirrored with probability ``config.flip``.
+
+    Returns:
+        Sample dict ``{"image": (H, W, 3) or (H, W) uint8, "keypoints": (68, 2) pixels, ...}`` ->
+        ``{"image": (1, S, S) float32 standardised, "keypoints": (68, 2) normalised, "affine": (2, 3)}``.
+    """
+    if not augment:
+        return Compose([Grayscale(), FaceCrop(config.input_size, config.box_scale), Normalize(), ToTensor()])
+    crop = RandomFaceCrop(
+        config.input_size,
+        config.box_scale,
+        rotation_degrees=config.rotation_degrees,
+        wide_rotation=config.wide_rotation,
+        upright=config.upright,
+        box_shift=config.box_shift,
+        box_zoom=config.box_zoom,
+        detector_boxes=config.detector_boxes,
+        flip=config.flip if mirror else None,
+    )
+    return Compose([Grayscale(), crop, RandomPixels(config.photometric, config.occlusion), Normalize(), ToTensor()])
+
+
+class FaceCrops(Dataset):
+    """Face crops for training or validation, through :func:`crop_transforms`, images decoded once.
+
+    Training samples draw a random crop around the points (:class:`fkp.transforms.RandomFaceCrop`:
+    tight or detector-style boxes, everyday tilts, any angle at all (the model's first pass on a
+    rolled face), or the face turned upright by its eye line (the model's second pass), mirrored
+    where the labels allow it), then random photometric changes and occlusion. Validation samples
+    use the tight box as it is (:class:`fkp.transforms.FaceCrop`).
+
+    Each item is ``(crop (1, S, S) float32 standardised, points (68, 2) float32 normalised)``.
+
+    Args:
+        grays: (H, W) uint8 images.
+        keypoints: (N, 68, 2) their points in pixels, x then y.
+        config: the augmentation settings.
+        augment: draw random crops (training) or not (validation).
+        flippable: (N,) bool, whether each sample's labels allow mirroring (default: none do).
+        heads: (N,) int, the heatmap head that learns each sample's labels (default: all head 0).
+    """
+
+    def __init__(
+        self,
+        grays: list[np.ndarray],
+        keypoints: np.ndarray,
+        config: TrainConfig,
+        augment: bool,
+        flippable: np.ndarray | None = None,
+        heads: np.ndarray | None = None,
+    ) -> None:
+        self.grays = grays
+        self.keypoints = keypoints
+        self.boxes = geometry.keypoints_box(keypoints)
+        self.config = config
+        self.augment = augment
+        self.flippable = np.zeros(len(grays), bool) if flippable is None else np.asarray(flippable, bool)
+        self.heads = np.zeros(len(grays), np.int64) if heads is None else np.asarray(heads, np.int64)
+        self.transforms = {mirror: crop_transforms(config, augment, mirror) for mirror in (False, True)}
+
+    def __len__(self) -> int:
+        return len(self.grays)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        transform = self.transforms[bool(self.flippable[index])]
+        sample = transform({"image": self.grays[index], "keypoints": self.keypoints[index]})
+        return sample["image"], sample["keypoints"]

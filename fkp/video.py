@@ -1,9 +1,9 @@
 """Keypoints on every frame of a video or a webcam stream, smoothed over time, written as a video.
 
-:func:`annotate_video` reads frames with OpenCV, finds faces and keypoints on each, by default
-following each face with its own keypoints and running the detector only every few frames
-(:class:`fkp.tracking.KeypointTracker`), smooths them with a :class:`fkp.smoothing.FaceTracker`, and
-hands each frame and its faces to a ``render`` function whose picture goes into the output video.
+:func:`annotate_video` reads frames with OpenCV and hands each to one
+:class:`fkp.tracking.FaceTracker`, which follows each face with its own keypoints (running the
+detector only every few frames, by default) and smooths them; each frame and its faces then go to a
+``render`` function whose picture goes into the output video.
 The default render draws boxes and keypoints; ``fkp filter`` passes its own to put overlays on faces.
 """
 
@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 
 from fkp.annotate import draw_faces
-from fkp.detect import Face, detect_keypoints
-from fkp.detectors import FaceDetector, make_detector
-from fkp.predict import KeypointPredictor, load_model
-from fkp.smoothing import DEFAULT_SMOOTHING, FaceTracker
-from fkp.tracking import DETECT_EVERY, KeypointTracker
+from fkp.detect import Face
+from fkp.detectors import FaceDetector
+from fkp.predict import KeypointPredictor
+from fkp.smoothing import DEFAULT_SMOOTHING
+from fkp.tracking import DETECT_EVERY, FaceTracker
 from fkp.utils import PROGRESS_MININTERVAL_S, atomic_output
 
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
@@ -110,9 +110,10 @@ def _open_source(source: str | os.PathLike[str] | int) -> tuple[cv2.VideoCapture
 def annotate_video(
     source: str | os.PathLike[str] | int,
     output: str | os.PathLike[str],
+    *,
+    detector: FaceDetector,
+    model: KeypointPredictor,
     render: Render | None = None,
-    detector: FaceDetector | None = None,
-    model: KeypointPredictor | None = None,
     smoothing: float = DEFAULT_SMOOTHING,
     progress: bool = True,
     max_frames: int | None = None,
@@ -124,16 +125,15 @@ def annotate_video(
         source: a video file, or an int camera index (read until ``max_frames`` or Ctrl-C).
         output: the video to write; ``.mp4`` (codec mp4v) or ``.avi`` (Motion JPEG). It is written
             under a temporary name and renamed when complete, so a failed run leaves none behind.
+        detector: face detector, e.g. ``fkp.detect.make_detector("auto")``.
+        model: keypoint model, e.g. ``fkp.predict.load_model()``.
         render: ``render(frame, faces) -> frame`` on RGB frames; default :func:`default_render`.
-        detector: face detector; default :func:`fkp.detectors.make_detector`'s ``"auto"`` (YuNet if
-            its file is found), built for this call.
-        model: keypoint model; default the shipped model (``fkp.load_model()``), loaded for this call.
         smoothing: strength of temporal smoothing (:mod:`fkp.smoothing`); 0 turns it off.
         progress: show a tqdm progress bar on stderr.
         max_frames: stop after this many frames (None: the whole video).
         detect_every: track faces by their keypoints and run the detector every this many frames
-            (and whenever a track is lost; :class:`fkp.tracking.KeypointTracker`); None runs the
-            detector on every frame and the model on its boxes, with no tracking.
+            (and whenever a track is lost; :class:`fkp.tracking.FaceTracker`); None runs the
+            detector on every frame and the model on its boxes.
 
     Returns:
         :class:`VideoStats` with frame and face counts, wall time and faces per second.
@@ -143,10 +143,7 @@ def annotate_video(
         ValueError: ``render`` returned a picture of another shape, or the output cannot be written.
     """
     render = default_render if render is None else render
-    detector = make_detector() if detector is None else detector
-    model = load_model() if model is None else model  # loaded before the clock starts
-    tracker = FaceTracker(smoothing=smoothing)
-    follow = None if detect_every is None else KeypointTracker(detector, model, detect_every=detect_every)
+    tracker = FaceTracker(detector, model, detect_every=detect_every, smoothing=smoothing)
     output = Path(output)
     fourcc = FOURCC_BY_SUFFIX.get(output.suffix.lower())
     if fourcc is None:
@@ -176,8 +173,7 @@ def annotate_video(
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                     # a file's frames are 1/fps apart; a camera's arrive when processing allows
                     timestamp = time.perf_counter() - start if isinstance(source, int) else frames / fps
-                    found = detect_keypoints(rgb, detector=detector, model=model) if follow is None else follow(rgb)
-                    faces = tracker.update(found, timestamp)
+                    faces = tracker(rgb, timestamp)
                     picture = np.asarray(render(rgb, faces))
                     if picture.shape != rgb.shape or picture.dtype != np.uint8:
                         raise ValueError(f"render returned {picture.shape} {picture.dtype}, expected {rgb.shape} uint8")
@@ -203,5 +199,5 @@ def annotate_video(
             if bar is not None:
                 bar.close()
     seconds = time.perf_counter() - start
-    runs = frames if follow is None else follow.detector_runs
-    return VideoStats(frames, faces_found, seconds, faces_found / seconds if seconds > 0 else 0.0, runs)
+    rate = faces_found / seconds if seconds > 0 else 0.0
+    return VideoStats(frames, faces_found, seconds, rate, tracker.detector_runs)

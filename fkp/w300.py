@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,9 @@ from tqdm.auto import tqdm
 
 from fkp.download import CSV_NAMES, SPLITS, DataError, DestinationError, check_destination
 from fkp.images import ImageReadError, load_image
+from fkp.keypoints_csv import write_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.utils import PROGRESS_MININTERVAL_S, atomic_write_bytes, resolve_300w_dir, staged_folder
+from fkp.utils import PROGRESS_MININTERVAL_S, resolve_300w_dir, staged_folder
 
 
 @dataclass(frozen=True)
@@ -289,25 +289,6 @@ def find_faces(src: str | os.PathLike[str]) -> list[SourceFace]:
         folders = ", ".join(part.folder for part in PARTS)
         raise SourceError(f"{src} holds no .pts file in any of {folders}: is it the unpacked 300-W folder?")
     return faces
-
-
-def _format(value: float) -> str:
-    """A coordinate as the CSV writes it: rounded to 3 decimals, shortest form, never ``-0.0``."""
-    return repr(round(float(value), 3) + 0.0)
-
-
-def write_keypoints_csv(path: Path, rows: Sequence[tuple[str, np.ndarray]]) -> None:
-    """Write a keypoints CSV in the Udacity layout (header ``,0,1,...,135``), rows sorted by name.
-
-    Args:
-        path: the CSV file to write.
-        rows: (image file name, (68, 2) points in pixels, x then y) pairs.
-    """
-    header = ",".join(["", *map(str, range(2 * NUM_KEYPOINTS))])
-    lines = [header]
-    for name, points in sorted(rows, key=lambda row: row[0]):
-        lines.append(",".join([name, *map(_format, np.asarray(points).reshape(-1))]))  # (68, 2) -> (136,)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def prepare_300w(

@@ -17,6 +17,7 @@ from torch import nn
 from fkp.model_config import ModelConfig, config_from_dict
 from fkp.model_file import ModelFile, WeightsError, file_metadata, onnx_metadata
 from fkp.models import build_model
+from fkp.resume import CheckpointError, read_checkpoint
 from fkp.utils import atomic_write_bytes
 
 
@@ -48,18 +49,21 @@ def _fit(path: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> nn.
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, ModelFile]:
-    """The network and model facts of a training checkpoint ``last.pt`` (read with ``weights_only=True``).
+    """The network and model facts of a training checkpoint ``last.pt``, read by :func:`fkp.resume.read_checkpoint`.
 
     Raises:
         WeightsError: (one line) not an fkp training checkpoint, or weights that do not fit its config.
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(path)
         config = config_from_dict(checkpoint["model_config"])
         box_scale = float(checkpoint["train_config"]["box_scale"])
         state = checkpoint["model"]
-    except Exception as error:  # torch raises many kinds for a bad file
-        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from error
+    except CheckpointError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise WeightsError(f"{path}: not an fkp training checkpoint ({reason})") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise WeightsError(f"{path}: not an fkp training checkpoint ({type(error).__name__}: {error})") from None
     return _fit(path, config, state), ModelFile(config, box_scale, {"epoch": checkpoint.get("epoch")})
 
 

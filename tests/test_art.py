@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fkp import art
+from fkp.geometry import face_frame
 from fkp.landmarks import NUM_KEYPOINTS, mean_shape_diagram, region_centre
 
 BUILT_IN = [art.sunglasses_art, art.moustache_art, art.top_hat_art, art.crown_art]
@@ -81,11 +82,11 @@ def test_forehead_targets_turn_with_the_face(angle: float) -> None:
     assert upright[1, 0] == pytest.approx(200, abs=1e-6)
 
 
-def test_face_frame_axes() -> None:
-    origin, x_axis, up, distance = art.face_frame(synthetic_face(size=100))
-    np.testing.assert_allclose(x_axis, [1, 0], atol=1e-6)
-    np.testing.assert_allclose(up, [0, -1], atol=1e-6)
-    assert distance == pytest.approx(40, abs=1e-4)  # eye centres at x = 0.30 and 0.70 of the width
+def test_the_face_frame_of_the_synthetic_face() -> None:
+    frame = face_frame(synthetic_face(size=100))
+    np.testing.assert_allclose(frame.x_axis, [1, 0], atol=1e-6)
+    np.testing.assert_allclose(-frame.y_axis, [0, -1], atol=1e-6)  # up the face is up the image
+    assert float(frame.scale) == pytest.approx(40, abs=1e-4)  # eye centres at x = 0.30 and 0.70 of the width
 
 
 def test_overlay_art_validates() -> None:

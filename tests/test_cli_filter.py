@@ -105,6 +105,27 @@ def test_bad_arguments_exit_with_code_2(arguments: list[str], stub_model) -> Non
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("strength", ["1e308", "inf", "nan", "-0.5", "10.5"])
+def test_a_strength_out_of_range_is_one_usage_line(strength: str, stub_model, capsys, tmp_path: Path) -> None:
+    """Issue 24: ``--strength 1e308`` overflowed in the blur; now it is refused before any work."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["filter", "--filter", "blur", "--strength", strength, "-o", str(tmp_path / "out.png")])
+    assert exit_info.value.code == 2
+    assert f"--strength: must be between 0 and 10, got {strength}" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_strongest_blur_allowed_runs(tmp_path: Path, stub_model) -> None:
+    assert main(["filter", "--filter", "blur", "--strength", "10", "-o", str(tmp_path / "out.png")]) == 0
+
+
+def test_apply_filter_refuses_a_strength_out_of_range() -> None:
+    face = np.zeros((1, 68, 2))
+    for strength in (1e308, float("nan"), -1.0):
+        with pytest.raises(ValueError, match="strength"):
+            filters.apply_filter(samples.astronaut(), face, "blur", strength)
+
+
 def test_unreadable_inputs_exit_with_code_1(tmp_path: Path, stub_model, capsys) -> None:
     fake = tmp_path / "fake.jpg"
     fake.write_text("not a photo")

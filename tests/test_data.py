@@ -153,3 +153,24 @@ def test_the_udacity_labels_are_not_mirror_consistent():
     from fkp.data import mirror_asymmetry
 
     assert mirror_asymmetry(FacialKeypointsDataset(split="training").keypoints) > 0.015
+
+
+def test_the_keypoints_csv_round_trips_and_names_a_bad_line(tmp_path) -> None:
+    from fkp.keypoints_csv import KeypointsCSVError, read_keypoints_csv, write_keypoints_csv
+
+    rng = np.random.default_rng(0)
+    faces = {"b.jpg": rng.uniform(0, 200, (68, 2)), "a.jpg": rng.uniform(0, 200, (68, 2))}
+    table = tmp_path / "t.csv"
+    write_keypoints_csv(table, list(faces.items()))
+    names, keypoints = read_keypoints_csv(table)
+    assert names == ["a.jpg", "b.jpg"] and keypoints.shape == (2, 68, 2) and keypoints.dtype == np.float32
+    np.testing.assert_allclose(keypoints[1], faces["b.jpg"], atol=1e-3)  # written to 3 decimals
+    header, first, second = table.read_text().splitlines()
+    for bad, message in [
+        (second.replace("b.jpg", "../b.jpg"), "line 3: '../b.jpg' is not an image file name"),
+        (second + ",1", "line 3: 138 fields, expected 137"),
+        (second.replace(",", ",x", 1), "line 3: could not convert"),
+    ]:
+        table.write_text("\n".join([header, first, bad]) + "\n")
+        with pytest.raises(KeypointsCSVError, match=message.replace("(", r"\(").replace(".", r"\.")):
+            read_keypoints_csv(table)

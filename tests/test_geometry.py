@@ -83,6 +83,31 @@ def test_roll_is_the_eye_line_angle_clockwise_on_screen(roll):
     assert geometry.roll_degrees(np.array([0.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(45.0)  # left eye lower
 
 
+@pytest.mark.parametrize("roll", [0.0, 30.0, -60.0, 179.0])
+def test_face_frame_follows_the_eye_centres(roll):
+    points = _face(roll, eyes=20.0)
+    frame = geometry.face_frame(points)
+    np.testing.assert_allclose(frame.origin, [60.0, 50.0], atol=1e-9)
+    assert float(frame.scale) == pytest.approx(20.0) and float(frame.roll) == pytest.approx(roll)
+    theta = np.deg2rad(roll)
+    np.testing.assert_allclose(frame.x_axis, [np.cos(theta), np.sin(theta)], atol=1e-12)
+    np.testing.assert_allclose(frame.y_axis, [-np.sin(theta), np.cos(theta)], atol=1e-12)  # down the face
+    local = frame.to_frame(points)  # the face as drawn by _face, in eye distances
+    np.testing.assert_allclose(local, _face(0.0, centre=(0.0, 0.0), eyes=20.0) / 20.0, atol=1e-9)
+
+
+def test_face_frame_takes_batches_and_keeps_float32():
+    faces = np.stack([_face(10.0), _face(-20.0, eyes=30.0)]).astype(np.float32)  # (2, 68, 2)
+    frame = geometry.face_frame(faces)
+    assert frame.origin.shape == frame.x_axis.shape == frame.y_axis.shape == (2, 2) and frame.scale.shape == (2,)
+    assert frame.x_axis.dtype == np.float32 and frame.roll.dtype == np.float64
+    assert frame.to_frame(faces).shape == (2, 68, 2)
+    np.testing.assert_array_equal(frame.roll, geometry.keypoints_roll(faces))
+    one = geometry.face_frame(faces[1])
+    np.testing.assert_array_equal(one.x_axis, frame.x_axis[1])
+    assert float(one.scale) == pytest.approx(30.0, rel=1e-6)
+
+
 @pytest.mark.parametrize("roll", [0.0, 37.0, -90.0, 150.0])
 def test_upright_affine_shows_any_rolled_face_upright_and_equally_framed(roll):
     upright = geometry.apply_affine(_face(0.0), geometry.upright_affine(_face(0.0), 0.0, 64, 1.3))

@@ -16,7 +16,9 @@ from fkp.metrics import nme
 from fkp.models import KeypointNet, KeypointNetConfig
 from fkp.predict import KeypointModel, load_model
 from fkp.quantize import quantize_onnx
-from fkp.train import TrainConfig, head_conventions, train, training_sets
+from fkp.train import train
+from fkp.train_config import TrainConfig
+from fkp.training_data import head_conventions, training_sets
 
 TWO_HEADS = KeypointNetConfig(input_size=32, heads=("300w", "udacity"))
 

@@ -65,7 +65,7 @@ def test_one_pair_of_decorators_adds_an_architecture_that_trains_saves_and_loads
     import fkp
     from fkp.model_config import ARCHITECTURES, register_model
     from fkp.predict import KeypointModel, load_model
-    from fkp.train import TrainConfig
+    from fkp.train_config import TrainConfig
 
     @dataclass(frozen=True)
     class TinyConfig:
@@ -143,13 +143,12 @@ def test_every_config_declares_its_heads():
 
 def test_an_unknown_architecture_is_one_clear_error():
     from fkp.model_config import config_from_dict
-    from fkp.resume import ConfigError, validate_config
-    from fkp.train import TrainConfig
+    from fkp.train_config import ConfigError, TrainConfig
 
     with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
         config_from_dict({"architecture": "resnet", "input_size": 64})
     with pytest.raises(ConfigError, match="--architecture 'resnet'"):
-        validate_config(TrainConfig(architecture="resnet"))
+        TrainConfig(architecture="resnet")
 
 
 @pytest.mark.parametrize("size", [3, 5, 6, 12])

@@ -10,8 +10,9 @@ import signal
 import pytest
 import torch
 
-from fkp.resume import CheckpointError, ConfigError
-from fkp.train import TrainConfig, train
+from fkp.resume import CheckpointError
+from fkp.train import train
+from fkp.train_config import ConfigError, TrainConfig
 
 TINY = {"input_size": 32, "epochs": 2, "batch_size": 4, "threads": 1, "patience": 0, "warmup_epochs": 0.5,
         "val_fraction": 0.2, "photometric": True, "flip": 0.5, "device": "cpu", "precision": "fp32"}
@@ -169,3 +170,16 @@ def test_fkp_train_without_a_validation_part_says_which_epoch_it_kept(tiny_data_
 
     assert main(_cli(tiny_data_dir, tmp_path / "run", "--epochs", "2", "--val-fraction", "0")) == 0
     assert "done: no validation part, weights of epoch 2," in capsys.readouterr().out
+
+
+def test_one_reader_for_resuming_and_for_loading_a_model_from_last_pt(tmp_path):
+    from fkp.predict import WeightsError, load_model
+    from fkp.resume import read_checkpoint
+
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as resumed:
+        read_checkpoint(path)
+    with pytest.raises(WeightsError, match="not an fkp training checkpoint") as loaded:
+        load_model(path)
+    assert "not a readable checkpoint" in str(loaded.value) and str(path) in str(resumed.value)

@@ -64,7 +64,7 @@ def test_fkp_train_help_still_lists_every_train_config_option(capsys):
     import pytest
 
     from fkp.cli import main
-    from fkp.train import TrainConfig
+    from fkp.train_config import TrainConfig
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -1,13 +1,12 @@
-"""fkp.smoothing: the One Euro filter on synthetic keypoint tracks, and the face tracker."""
+"""fkp.smoothing: the One Euro filter on synthetic keypoint tracks (the tracker: tests/test_tracking.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fkp.detect import Face
 from fkp.landmarks import mean_shape_diagram
-from fkp.smoothing import FaceTracker, OneEuroFilter, filter_for_strength
+from fkp.smoothing import OneEuroFilter, filter_for_strength
 
 FPS = 30.0
 FACE_SIZE = 150.0
@@ -73,42 +72,3 @@ def test_a_jump_is_caught_up_within_half_a_second() -> None:
     track = [_still_face()] * 30 + [_still_face((160.0, 80.0))] * 30
     smoothed = _run(filter_, np.stack(track))
     assert np.abs(smoothed[30 + int(FPS / 2)] - track[-1]).max() < 0.02 * FACE_SIZE
-
-
-def _face(points: np.ndarray, score: float | None = None) -> Face:
-    low, high = points.min(axis=0), points.max(axis=0)
-    return Face(box=np.concatenate([low, high - low]), keypoints=points, score=score)
-
-
-def test_tracker_keeps_faces_apart_and_in_input_order() -> None:
-    rng = np.random.default_rng(1)
-    left, right = _still_face((50.0, 80.0)), _still_face((400.0, 80.0))
-    tracker = FaceTracker(smoothing=2.0)
-    for t in range(40):
-        faces = [_face(left + rng.normal(0, 1.5, left.shape), 7), _face(right + rng.normal(0, 1.5, right.shape))]
-        if t % 2:
-            faces.reverse()  # the detector's order changes: the tracker must not mix the faces up
-        out = tracker.update(faces, t / FPS)
-        assert [f.score for f in out] == [f.score for f in faces]
-        for given, smoothed in zip(faces, out):
-            assert np.abs(smoothed.keypoints - given.keypoints).max() < 10
-    assert tracker.num_tracks == 2
-
-
-def test_tracker_starts_and_drops_tracks() -> None:
-    tracker = FaceTracker(max_missed=2)
-    tracker.update([_face(_still_face())], 0.0)
-    tracker.update([_face(_still_face()), _face(_still_face((500.0, 80.0)))], 1 / FPS)
-    assert tracker.num_tracks == 2
-    for t in range(2, 6):
-        tracker.update([], t / FPS)
-    assert tracker.num_tracks == 0
-
-
-def test_tracker_with_smoothing_off_passes_faces_through(noisy_still_track: np.ndarray) -> None:
-    tracker = FaceTracker(smoothing=0.0)
-    for t, points in enumerate(noisy_still_track[:10]):
-        face = _face(points)
-        (out,) = tracker.update([face], t / FPS)
-        np.testing.assert_allclose(out.keypoints, face.keypoints)
-        np.testing.assert_allclose(out.box, face.box)

@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
+from fkp.losses import wing_loss
 from fkp.predict import load_model
-from fkp.train import FaceCrops, TrainConfig, train, training_sets, wing_loss
+from fkp.train import train
+from fkp.train_config import TrainConfig
+from fkp.training_data import training_sets
+from fkp.transforms import FaceCrops
 
 TINY = dict(input_size=32, epochs=2, batch_size=8, limit=24, threads=1, patience=0, warmup_epochs=0.5)
 
@@ -107,7 +111,7 @@ def test_fkp_train_command_line_maps_every_option(data_dir, tmp_path, capsys):
     assert code == 0
     assert (out / "best.safetensors").exists() and (out / "summary.json").exists()
     assert "best validation NME" in capsys.readouterr().out
-    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(out)]) == 1
+    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "other")]) == 1
     assert "fkp data download" in capsys.readouterr().err
 
 
@@ -125,3 +129,60 @@ def test_train_takes_your_own_network_and_trains_it_in_place(data_dir, tmp_path)
     assert model.net.config.dropouts == (0.0, 0.0, 0.0, 0.0)  # the network's own config, not the default
     with pytest.raises(ValueError, match="takes 64 px crops"):
         train(TrainConfig(**TINY, out_dir=str(tmp_path / "wrong")), data_dir, progress=False, net=NaimishNet())
+
+
+def test_a_loss_is_one_function_and_one_registry_entry(monkeypatch):
+    """Each entry's options name TrainConfig fields; a new entry is a valid --loss at once."""
+    import dataclasses
+
+    from fkp.losses import LOSSES, Loss, loss_function
+    from fkp.train_config import ConfigError
+
+    names = {spec.name for spec in dataclasses.fields(TrainConfig)}
+    assert all(set(entry.options.values()) <= names for entry in LOSSES.values())
+    with pytest.raises(ConfigError, match="--loss 'l1' is not one of"):
+        TrainConfig(loss="l1")
+    seen = {}
+
+    def l1_loss(predicted, target, width):
+        seen["width"] = width
+        return (predicted - target).abs().mean()
+
+    monkeypatch.setitem(LOSSES, "l1", Loss(l1_loss, {"width": "wing_width"}))
+    config = TrainConfig(loss="l1", input_size=32, wing_width=2.5)
+    value = loss_function(config)(torch.zeros(1, 68, 2), torch.full((1, 68, 2), 0.5))
+    assert value.item() == pytest.approx(0.5 * 16) and seen == {"width": 2.5}  # in crop pixels: 32 / 2
+
+
+def test_smooth_l1_from_the_registry_is_torchs_bit_for_bit():
+    from fkp.losses import loss_function
+
+    predicted, target = torch.randn(4, 68, 2), torch.randn(4, 68, 2)
+    ours = loss_function(TrainConfig(loss="smoothl1", input_size=96))(predicted, target)
+    assert torch.equal(ours, torch.nn.SmoothL1Loss()(predicted * 48.0, target * 48.0))
+
+
+def test_train_step_is_one_optimisation_step():
+    from fkp.losses import loss_function
+    from fkp.models import NaimishNet, NaimishNetConfig
+    from fkp.train import train_step
+
+    torch.manual_seed(0)
+    net = NaimishNet(NaimishNetConfig(input_size=32)).to(memory_format=torch.channels_last)
+    before = [p.detach().clone() for p in net.parameters()]
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5)
+    batch = (torch.randn(4, 1, 32, 32), torch.rand(4, 68, 2) * 2 - 1, torch.zeros(4, dtype=torch.int64))
+    loss = train_step(net, batch, optimizer, loss_function(TrainConfig(input_size=32)), torch.device("cpu"),
+                      scheduler=scheduler)
+    assert np.isfinite(loss) and loss > 0
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)  # the scheduler stepped
+
+
+def test_resume_without_a_checkpoint_is_refused(data_dir, tmp_path):
+    from fkp.train_config import ConfigError
+
+    with pytest.raises(ConfigError, match="--resume: no checkpoint"):
+        train(TrainConfig(**TINY, resume=True, out_dir=str(tmp_path / "run")), data_dir, progress=False)
+    assert not (tmp_path / "run").exists()

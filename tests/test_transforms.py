@@ -11,15 +11,17 @@ import torch
 from fkp import geometry
 from fkp.data import Sample
 from fkp.landmarks import MIRROR, NUM_KEYPOINTS
-from fkp.train import FaceCrops, TrainConfig, crop_transforms
+from fkp.train_config import TrainConfig
 from fkp.transforms import (
     Compose,
     FaceCrop,
+    FaceCrops,
     Grayscale,
     Normalize,
     RandomFaceCrop,
     RandomPixels,
     ToTensor,
+    crop_transforms,
     keypoints_to_original,
 )
 from fkp.utils import set_seed

@@ -171,3 +171,48 @@ def test_tracking_runs_the_detector_every_n_frames(tmp_path, still_face_video: s
     )
     assert tracked.frames == every.frames == FRAMES and tracked.faces == every.faces == FRAMES
     assert tracked.detector_runs == 3 and every.detector_runs == FRAMES  # frames 1, 6, 11; all 12
+
+
+# --- fkp video end to end on a clip whose number of faces changes (issue 24) ------------------------
+
+
+class BlobDetector:
+    """Finds the bright rectangles of a clip drawn on black: one face each (the clip's own detector)."""
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        mask = (image.max(axis=2) > 15).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return np.array([s[:4] for s in stats[1:count] if s[4] > 200], np.float32).reshape(-1, 4)
+
+
+def faces_clip(path, counts: list[int], side: int = 48) -> None:
+    """A 160 x 120 clip: ``counts[t]`` astronaut faces side by side on frame t, on black."""
+    x, y, w, h = HaarFaceDetector().detect(samples.astronaut())[0].astype(int)
+    margin = w // 4
+    face = samples.astronaut()[y - margin : y + h + margin, x - margin : x + w + margin]
+    face = np.clip(cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA).astype(int) + 40, 0, 255)
+    frames = []
+    for t, count in enumerate(counts):
+        frame = np.zeros((120, 160, 3), np.uint8)
+        for i in range(count):
+            left, top = 4 + 52 * i + t % 3, 30 + (t % 2)  # a small drift, so the tracks move
+            frame[top : top + side, left : left + side] = face
+        frames.append(frame)
+    write_video(path, frames, fps=24.0)
+
+
+def test_fkp_video_on_a_clip_where_faces_come_and_go(tmp_path, monkeypatch, capsys, video_frames) -> None:
+    import fkp.cli.common
+    from fkp.cli import main
+
+    counts = [1] * 8 + [2] * 8 + [3] * 8 + [1] * 8  # faces walk in between detector runs, then two leave
+    faces_clip(tmp_path / "clip.mp4", counts)
+    monkeypatch.setattr(fkp.cli.common, "build_detector", lambda args: BlobDetector())
+    output = tmp_path / "out.mp4"
+    assert main(["video", str(tmp_path / "clip.mp4"), "-o", str(output), "--detect-every", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{len(counts)} frames, ") and f"wrote {output}" in out
+    frames = video_frames(output)
+    assert len(frames) == len(counts) and frames[0].shape == (120, 160, 3)
+    faces = int(out.split(" frames, ")[1].split(" faces")[0])
+    assert sum(counts) - 8 <= faces <= sum(counts)  # a face walking in waits at most for the next detector run

@@ -16,8 +16,9 @@ from PIL import Image
 
 import fkp.w300
 from fkp.cli import main
-from fkp.data import read_keypoints_csv, subset_of
+from fkp.data import subset_of
 from fkp.download import verify
+from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.w300 import SourceError, read_pts
 

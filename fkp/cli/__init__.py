@@ -24,6 +24,8 @@ from fkp.cli.common import CommandError, OneLineParser, SubcommandParser, UsageE
 
 SUBCOMMANDS = (data, models, train, evaluate, export, detect, video, filter, align)
 """The modules that register sub-commands, in the order ``fkp --help`` lists them."""
+TRAIN_EXTRA = ("torch", "safetensors", "onnx")
+"""Modules of ``fkp[train]`` that the core install lacks: a command that needs one says how to get it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fkp {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:  # the core install lacks what training, export and evaluation need
+        missing = (error.name or "").split(".")[0]
+        if missing not in TRAIN_EXTRA:
+            raise
+        print(f"fkp {args.command}: error: needs {missing}: pip install 'fkp[train]'", file=sys.stderr)
+        return 1
 
 
 def _one_line(error: Exception) -> str:

@@ -36,12 +36,11 @@ from fkp.cli.common import (
     annotate_video_from_args,
     build_detector,
     load_model_for,
-    non_negative_float,
     output_for,
     sample_photo,
     write_image,
 )
-from fkp.filters import FILTER_NAMES, FILTERS, FilterFunction, apply_filter, overlay_filter
+from fkp.filters import FILTER_NAMES, FILTERS, MAX_STRENGTH, FilterFunction, apply_filter, overlay_filter
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
 """File name endings read as videos; anything else is read as an image."""
@@ -91,10 +90,10 @@ def register(subparsers: Any) -> None:
     add_overwrite_option(parser)
     parser.add_argument(
         "--strength",
-        type=non_negative_float,
+        type=_strength,
         default=1.0,
         metavar="S",
-        help="opacity, blur strength or axis length (1)",
+        help=f"opacity, blur strength or axis length, 0 to {MAX_STRENGTH:g} (1)",
     )
     art = parser.add_argument_group("your own overlay")
     art.add_argument("--art", metavar="PNG", help="an RGBA picture to place instead of --filter")
@@ -103,6 +102,14 @@ def register(subparsers: Any) -> None:
     add_video_options(parser, also_photos=True)
     add_detection_options(parser)
     parser.set_defaults(handler=run, parser=parser)
+
+
+def _strength(text: str) -> float:
+    """argparse type: a filter strength in [0, :data:`fkp.filters.MAX_STRENGTH`]."""
+    value = float(text)
+    if not 0.0 <= value <= MAX_STRENGTH:  # also refuses NaN and inf
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_STRENGTH:g}, got {text}")
+    return value
 
 
 def _chosen_filter(args: argparse.Namespace) -> tuple[str, FilterFunction]:

@@ -1,26 +1,23 @@
-"""``fkp train``: train a keypoint model; every :class:`fkp.train.TrainConfig` field is an option."""
+"""``fkp train``: train a keypoint model; every :class:`fkp.train_config.TrainConfig` field is an option.
+
+The options, their types, choices and help come from the config's fields and their metadata, so
+``fkp train --help`` needs no PyTorch; training itself does (``pip install 'fkp[train]'``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
-import io
 import math
-import textwrap
-import tokenize
 import typing
+from pathlib import Path
 
 from fkp.cli.common import CommandError, UsageError
 from fkp.outputs import check_folder
+from fkp.train_config import ConfigError, TrainConfig
 
-_HELP_WITHOUT_COMMENT = {
-    "batch_size": "images per optimiser step",
-    "seed": "seed of every random choice (fkp.utils.set_seed): the same seed, the same run",
-    "out_dir": "folder for last.pt, best.safetensors, best.onnx, log.csv and summary.json",
-}
-"""Help for the TrainConfig fields that have no comment in fkp/train.py (a comment there wins)."""
+RUN_FILES = ("last.pt", "best.safetensors", "best.onnx", "log.csv", "summary.json")
+"""What a run writes in its ``--out-dir``: an earlier run there is replaced only with ``--overwrite``."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,90 +30,91 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with code 130; --resume continues exactly where it stopped.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_options_later(_add_train_options)  # TrainConfig imports torch: only for `fkp train`
+    add_config_options(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an earlier run in --out-dir (its {', '.join(RUN_FILES)} are removed before training)",
+    )
     parser.set_defaults(handler=_train)
 
 
-def field_help(cls: type) -> dict[str, str]:
-    """Each dataclass field's comment in ``cls``'s source, as help text: the comment on the field's
-    line(s), else the comment lines just above it ("" for a field with neither).
-
-    ``TrainConfig`` documents its fields with comments (one place); ``fkp train --help`` shows them.
-    """
-    source = textwrap.dedent(inspect.getsource(cls))
-    comments: dict[int, str] = {}  # line number -> comment text
-    code_lines: set[int] = set()
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            comments[token.start[0]] = token.string.lstrip("#").strip()
-        elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
-            code_lines.update(range(token.start[0], token.end[0] + 1))
-    help_texts: dict[str, str] = {}
-    body = ast.parse(source).body[0]
-    assert isinstance(body, ast.ClassDef)
-    for node in body.body:
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            continue
-        end = node.end_lineno or node.lineno
-        on_line = [comments[n] for n in range(node.lineno, end + 1) if n in comments]
-        above: list[str] = []
-        line = node.lineno - 1
-        while line in comments and line not in code_lines:  # a block of comment-only lines
-            above.insert(0, comments[line])
-            line -= 1
-        help_texts[node.target.id] = " ".join(on_line or above)
-    return help_texts
-
-
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    from fkp.train import TrainConfig
-
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`TrainConfig` field (``input_size`` -> ``--input-size``), with the
+    field's type, default, help (``metadata["help"]``) and choices (``metadata["choices"]``, or
+    the values of a ``Literal``); a ``bool`` field gets ``--name`` / ``--no-name``."""
     hints = typing.get_type_hints(TrainConfig)
-    help_texts = field_help(TrainConfig)
     for spec in dataclasses.fields(TrainConfig):
-        flag = "--" + spec.name.replace("_", "-")
         hint = hints[spec.name]
-        # argparse %-formats help text (for %(default)s): a literal % in a comment must be doubled
-        text = (help_texts.get(spec.name) or _HELP_WITHOUT_COMMENT.get(spec.name, "")).replace("%", "%%")
-        if spec.name == "data":
-            parser.add_argument(
-                "--data",
-                "--data-dir",
-                nargs="+",
-                default=spec.default,
-                metavar="NAME_OR_DIR",
-                help="training sets: 'udacity' ($FKP_DATA_DIR, then ./data), '300w' ($FKP_300W_DIR, then "
-                "./data/faces-300w), or folders in the same layout",
-            )
-        elif typing.get_origin(hint) is tuple:
-            item = typing.get_args(hint)[0]
-            parser.add_argument(flag, nargs="+", type=item, default=spec.default, help=text)
+        names = ["--" + spec.name.replace("_", "-")] + (["--data-dir"] if spec.name == "data" else [])
+        # argparse %-formats help text (for %(default)s): a literal % must be doubled
+        options: dict[str, typing.Any] = {"default": spec.default, "help": spec.metadata["help"].replace("%", "%%")}
+        if "choices" in spec.metadata:
+            options["choices"] = spec.metadata["choices"]
+        if typing.get_origin(hint) is tuple:
+            options.update(nargs="+", type=typing.get_args(hint)[0])
+            if spec.name == "data":
+                options["metavar"] = "NAME_OR_DIR"
         elif hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=text)
+            options["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(hint) is typing.Literal:
-            parser.add_argument(flag, choices=typing.get_args(hint), default=spec.default, help=text)
+            options["choices"] = typing.get_args(hint)
         else:
-            kind = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
-            parser.add_argument(flag, type=kind, default=spec.default, help=text)
+            options["type"] = next((t for t in (int, float, str) if t is hint or t in typing.get_args(hint)), str)
+        parser.add_argument(*names, **options)
+
+
+def check_earlier_run(config: TrainConfig, overwrite: bool) -> list[Path]:
+    """Refuse to start over an earlier run in ``config.out_dir`` unless ``overwrite``, and refuse
+    ``resume`` without a checkpoint to resume from.
+
+    Returns:
+        The earlier run's files, for the caller to remove (with ``overwrite``) once the run can start.
+
+    Raises:
+        UsageError: (one line, exit code 2) naming ``--resume`` and ``--overwrite``.
+    """
+    out_dir = Path(config.out_dir)
+    checkpoint = out_dir / "last.pt"
+    if config.resume:
+        if overwrite:
+            raise UsageError("--resume continues the run in --out-dir and --overwrite replaces it: give one of them")
+        if not checkpoint.exists():
+            raise UsageError(f"--resume: no checkpoint {checkpoint} to resume from (leave out --resume to start)")
+        return []
+    earlier = [out_dir / name for name in RUN_FILES if (out_dir / name).exists()]
+    if earlier and not overwrite:
+        raise UsageError(
+            f"--out-dir {out_dir} holds an earlier run ({', '.join(path.name for path in earlier)}): "
+            "--resume to continue it, --overwrite to replace it, or another --out-dir"
+        )
+    return earlier
 
 
 def _train(args: argparse.Namespace) -> int:
-    from fkp.data import DataNotFoundError
-    from fkp.resume import CheckpointError, ConfigError, validate_config
-    from fkp.train import TrainConfig, train
-
     values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(TrainConfig)}
-    config = TrainConfig.from_dict(values)
     try:
-        validate_config(config)
+        config = TrainConfig.from_dict(values)
     except ConfigError as error:
         raise UsageError(str(error)) from None
     check_folder(config.out_dir, what="--out-dir")
+    earlier = check_earlier_run(config, args.overwrite)
+
+    from fkp.data import DataNotFoundError
+    from fkp.device import pick_device
+    from fkp.resume import CheckpointError
+    from fkp.train import DivergedError, train
+    from fkp.training_data import head_conventions
+
     try:
+        pick_device(config.device)  # a device this machine lacks is refused before any data is read
+        head_conventions(config)  # reads each set's table: data that is missing is reported first
+        for path in earlier:  # --overwrite: the earlier run goes once this one can start
+            path.unlink()
         result = train(config)
     except ConfigError as error:  # found once the data is read (a batch larger than the data)
         raise UsageError(str(error)) from None
-    except (DataNotFoundError, CheckpointError) as error:
+    except (DataNotFoundError, CheckpointError, DivergedError) as error:
         raise CommandError(str(error)) from None
     except ValueError as error:  # a malformed CSV row, a missing or undecodable image
         raise CommandError(f"cannot read the data: {str(error).splitlines()[0] if str(error) else error!r}") from None
