@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import os
 import socket
 import threading
 import zipfile
@@ -20,8 +19,6 @@ import numpy as np
 import pytest
 
 from fkp.landmarks import NUM_KEYPOINTS, mean_shape_diagram
-
-os.environ.setdefault("FKP_OFFLINE", "1")  # no test, nor notebook kernel, downloads YuNet on first use
 
 
 @dataclass(frozen=True)
