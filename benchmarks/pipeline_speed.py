@@ -26,6 +26,7 @@ One core: ``cv2.setNumThreads(1)`` and onnxruntime with one thread; run it as
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -41,16 +42,16 @@ import numpy as np
 
 from fkp.annotate import draw_faces
 from fkp.boxes import shrink_to_max_side
-from fkp.data import read_image, read_keypoints_csv
+from fkp.data import read_image
 from fkp.detect import Landmarker
 from fkp.detectors import make_detector
 from fkp.detectors.yunet import MODELS_DIR_ENV, YUNET_FILE, find_yunet
 from fkp.geometry import keypoints_box, rotate_image
 from fkp.images import load_image
+from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.predict import load_model
-from fkp.smoothing import FaceTracker
-from fkp.tracking import KeypointTracker
+from fkp.tracking import FaceTracker
 from fkp.utils import resolve_data_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -186,18 +187,13 @@ def webcam_row(model, frames: int) -> None:
         ("--no-tracking --max-side 320", 320, False),
     )
     for label, max_side, tracking in rows:
-        detector = make_detector("yunet", max_side=max_side)
-        if tracking:
-            follow: Callable[[np.ndarray], list] = KeypointTracker(detector, model, detect_every=1)
-        else:
-            follow = Landmarker(detector, model)
-        smooth = FaceTracker()
+        tracker = FaceTracker(make_detector("yunet", max_side=max_side), model, detect_every=1 if tracking else None)
         times = []
         found = 0
         for index in range(frames + 5):
             start = time.perf_counter()
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            faces = smooth.update(follow(rgb), index / 30)
+            faces = tracker(rgb, index / 30)
             out = cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR)
             times.append(time.perf_counter() - start)
             found += len(faces)
@@ -207,6 +203,21 @@ def webcam_row(model, frames: int) -> None:
             f"   {label:34s} {1000 * statistics.median(times):5.1f} ms median ({1000 * float(np.mean(times)):.1f} mean) "
             f"over {frames} frames, {found / (frames + 5):.2f} faces per frame"
         )
+
+
+def empty_frame_row(repeat: int) -> None:
+    """The detector alone on a 640x480 frame with no face: what ``auto``'s turned copies cost where they find nothing."""
+    from fkp.samples import coffee
+
+    empty = cv2.resize(coffee(), (640, 480), interpolation=cv2.INTER_AREA)  # a cup of coffee, no face
+    cells = []
+    for rotations in ("never", "auto", "always"):
+        detector = make_detector("yunet", rotations=rotations)
+        found = len(detector.detect(empty))
+        cells.append(
+            f"{rotations} {ms(_time(functools.partial(detector.detect, empty), repeat), repeat):.1f} ms ({found} found)"
+        )
+    print(f"   the detector alone on a 640x480 photo with no face (coffee): {', '.join(cells)}")
 
 
 def cold_detect(photo: Path, repeat: int) -> None:
@@ -336,6 +347,7 @@ def main() -> None:
         rolled_table(resolve_data_dir(), args.faces)
     if "webcam" not in args.skip:
         webcam_row(model, args.frames)
+        empty_frame_row(args.repeat)
     if "cold" not in args.skip:
         cold_detect(paths[0], args.repeat)
     if "profile" not in args.skip:

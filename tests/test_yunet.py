@@ -260,14 +260,14 @@ def test_cli_download_under_a_file_names_the_folder(http_dir, tmp_path, capfd) -
 # --- when the turned copies are searched ----------------------------------------------------------
 
 
-def _count_passes(detector: YuNetFaceDetector, monkeypatch) -> list[tuple[int, int]]:
-    """Record the (height, width) of every YuNet pass ``detector`` makes."""
-    passes: list[tuple[int, int]] = []
+def _count_passes(detector: YuNetFaceDetector, monkeypatch) -> list[int]:
+    """Record the longest side searched by every YuNet pass ``detector`` makes."""
+    passes: list[int] = []
     upright = detector._detect_upright
 
-    def counted(image: np.ndarray) -> Detections:
-        passes.append(image.shape[:2])
-        return upright(image)
+    def counted(image: np.ndarray, max_side: int | None = None) -> Detections:
+        passes.append(min(max(image.shape[:2]), max_side or detector.max_side))
+        return upright(image, max_side)
 
     monkeypatch.setattr(detector, "_detect_upright", counted)
     return passes
@@ -286,6 +286,7 @@ def test_turned_copies_are_searched_as_rotations_says(
     passes.clear()
     assert len(detector.detect_faces(samples.coffee())) == 0
     assert len(passes) == empty_passes  # no face upright: "auto" looks at the turned copies too
+    assert passes[0] == 600 and all(side <= detector.turns_max_side for side in passes[1:])  # turned: smaller
 
 
 def test_auto_finds_rolled_faces_that_the_upright_pass_misses(models_dir: Path) -> None:
@@ -302,6 +303,7 @@ def test_rotations_is_checked_and_shown(models_dir: Path, monkeypatch) -> None:
         YuNetFaceDetector(models_dir / YUNET_FILE, rotations="sometimes")  # type: ignore[arg-type]
     detector = YuNetFaceDetector(models_dir / YUNET_FILE)
     assert detector.rotations == "auto" and "rotations='auto'" in repr(detector)
+    assert YuNetFaceDetector(models_dir / YUNET_FILE, max_side=256).turns_max_side == 256  # never above max_side
     monkeypatch.setenv(MODELS_DIR_ENV, str(models_dir))
     assert make_detector("yunet", rotations="always").rotations == "always"
     assert make_detector("auto", rotations="never").rotations == "never"

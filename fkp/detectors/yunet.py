@@ -8,8 +8,8 @@ the user cache, ``~/.cache/fkp/models`` (``$XDG_CACHE_HOME`` is honoured), and c
 :class:`YuNetFaceDetector` runs it with ``cv2.FaceDetectorYN``.
 
 Rotation: YuNet finds faces rolled up to about 30 degrees on its own. ``rotations="auto"`` (the
-default) searches copies of the image turned by :data:`ROTATIONS` only when the upright pass
-finds no face, so upright photos pay for one pass; ``"always"`` searches them on every image (it
+default) searches copies of the image turned by :data:`ROTATIONS` (on a smaller copy each) only
+when the upright pass finds no face, so upright photos pay for one pass; ``"always"`` searches them on every image (it
 also finds a rolled face beside an upright one), ``"never"`` not at all. ``benchmarks/pipeline_speed.py``
 measures the three.
 
@@ -197,6 +197,9 @@ class YuNetFaceDetector:
         turns: the angles of the turned copies (degrees, clockwise on screen). A face found on a
             turned copy gets its box centre mapped back, its width and height along its own axes,
             and the roll of the copy added to its own.
+        turns_max_side: longer side of the copy YuNet runs on for each turned copy (at most
+            ``max_side``): strongly rolled faces are rarely small, and a smaller copy costs less,
+            which matters on images with no face, where ``"auto"`` searches every turned copy.
 
     Raises:
         ModelFileError: the model file is missing, corrupt or cannot be loaded.
@@ -211,11 +214,12 @@ class YuNetFaceDetector:
         min_size: int = 10,
         rotations: RotationSearch = "auto",
         turns: tuple[float, ...] = ROTATIONS,
+        turns_max_side: int = 320,
     ) -> None:
         if not 0 < score_threshold < 1 or not 0 < nms_threshold <= 1:
             raise ValueError("score_threshold must be in (0, 1) and nms_threshold in (0, 1]")
-        if max_side < 32 or min_size < 1:
-            raise ValueError("max_side must be >= 32 and min_size >= 1")
+        if max_side < 32 or turns_max_side < 32 or min_size < 1:
+            raise ValueError("max_side and turns_max_side must be >= 32 and min_size >= 1")
         if rotations not in ROTATION_SEARCHES:
             raise ValueError(f"rotations must be one of {', '.join(ROTATION_SEARCHES)}, got {rotations!r}")
         self.path = check_yunet(path)
@@ -225,6 +229,7 @@ class YuNetFaceDetector:
         self.min_size = min_size
         self.rotations: RotationSearch = rotations
         self.turns = tuple(float(degrees) for degrees in turns)
+        self.turns_max_side = min(turns_max_side, max_side)
         try:
             self._net = cv2.FaceDetectorYN.create(str(self.path), "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as error:
@@ -236,7 +241,8 @@ class YuNetFaceDetector:
     def __repr__(self) -> str:
         return (
             f"YuNetFaceDetector(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
-            f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations!r}, turns={self.turns})"
+            f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations!r}, "
+            f"turns={self.turns}, turns_max_side={self.turns_max_side})"
         )
 
     def detect_faces(self, image: np.ndarray) -> Detections:
@@ -259,7 +265,7 @@ class YuNetFaceDetector:
         boxes, scores, angles = [found.boxes], [found.scores], [found.angles]
         for degrees in self.turns:
             turned, corners = rotate_image(image, _UNIT, degrees)
-            more = self._detect_upright(turned)
+            more = self._detect_upright(turned, self.turns_max_side)
             back = invert_affine(cv2.getAffineTransform(_UNIT, corners.astype(np.float32)))  # turned -> image
             centres = apply_affine(more.boxes[:, :2] + more.boxes[:, 2:] / 2, back)
             boxes.append(np.concatenate([centres - more.boxes[:, 2:] / 2, more.boxes[:, 2:]], axis=1))
@@ -270,9 +276,11 @@ class YuNetFaceDetector:
         kept = kept[left_to_right(all_boxes[kept])]
         return Detections(all_boxes[kept], all_scores[kept], all_angles[kept])
 
-    def _detect_upright(self, image: np.ndarray) -> Detections:
-        """One YuNet pass on (H, W, 3) uint8 RGB ``image``, scaled down if big."""
-        bgr, scale = shrink_to_max_side(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.max_side)
+    def _detect_upright(self, image: np.ndarray, max_side: int | None = None) -> Detections:
+        """One YuNet pass on (H, W, 3) uint8 RGB ``image``, scaled down if its longer side is above
+        ``max_side`` (default :attr:`max_side`)."""
+        limit = self.max_side if max_side is None else max_side
+        bgr, scale = shrink_to_max_side(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), limit)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
