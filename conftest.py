@@ -5,7 +5,8 @@ This file sits beside the notebooks, so pytest loads it for every run that touch
 be loaded for tests/). It does two things:
 
 * every notebook kernel the session starts runs in smoke mode: ``FKP_SMOKE=1`` is set before
-  nbval starts its kernels, which inherit the environment, whatever ``CI`` says;
+  nbval starts its kernels, which inherit the environment, whatever ``CI`` says; ``FKP_OFFLINE=1``
+  too (unless set), so that neither a test nor a kernel downloads YuNet on first use;
 * a notebook whose data is not on this machine is skipped with the unit tests' one-line hint;
   in CI (``CI`` is "1" or "true") every data set is present, so there it fails instead.
 """
@@ -78,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from fkp.utils import SMOKE_ENV
 
     os.environ[SMOKE_ENV] = "1"
+    os.environ.setdefault("FKP_OFFLINE", "1")  # no test or kernel downloads YuNet on first use
     tempfile.gettempdir()  # this process keeps the usual folder (tmp_path, the browser test's screenshots)
     _KERNEL_TMP = tempfile.TemporaryDirectory(prefix="fkp_pytest_kernels_")
     os.environ["TMPDIR"] = _KERNEL_TMP.name  # for the kernels, started later

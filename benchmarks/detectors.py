@@ -1,15 +1,16 @@
 """The table's face detectors against each other: rolled faces, a group photo, and the time of ``fkp detect`` on one photo.
 
-1. Rolled faces: the first ``--faces`` labelled YouTube test images, each turned by 0, 15, 30, 45
-   and 60 deg (:func:`fkp.geometry.rotate_image`). A face is found when a box covers at least half
+1. Rolled faces: the first ``--faces`` labelled YouTube test images, each turned by 0, 15, 30, 45,
+   60 and 90 deg (:func:`fkp.geometry.rotate_image`). A face is found when a box covers at least half
    of the tight box of its turned points and is at most 2.5 times its side; other boxes are false faces.
 2. A group photo built from 8 test images tiled on a 1600 x 900 canvas, each scaled (0.45-0.95 of its cell) and
    turned (-12 to 12 deg): faces found and false faces.
-3. ``fkp detect PHOTO --detector D [--no-rotations]`` on the group photo, run ``--repeat`` times in a fresh process each: median wall time.
+3. ``fkp detect PHOTO --detector D [--rotations R]`` on the group photo, run ``--repeat`` times in a fresh process each: median wall time.
 
 Every detector of :mod:`fkp.detectors.registry` is built as ``fkp detect --detector NAME`` builds it;
-one that takes ``rotations`` is also run without them, as "LABEL-1" (``--no-rotations``: the image
-only, not the turned copies of :data:`fkp.detectors.yunet.ROTATIONS`). Run on one core: ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/detectors.py``.
+one that takes ``rotations`` is run with each of them: "LABEL-never" (``--rotations never``: the image
+only), "LABEL" (the default, ``auto``: the turned copies of :data:`fkp.detectors.yunet.ROTATIONS`
+only when the image shows no face) and "LABEL-always". Run on one core: ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/detectors.py``.
 Needs ``$FKP_DATA_DIR`` and YuNet's file (``$FKP_MODELS_DIR`` or ``fkp models download``).
 """
 
@@ -34,7 +35,7 @@ from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.utils import resolve_data_dir
 
-ANGLES = (0, 15, 30, 45, 60)
+ANGLES = (0, 15, 30, 45, 60, 90)
 
 
 def matches(boxes: np.ndarray, faces: np.ndarray) -> tuple[int, int]:
@@ -55,7 +56,7 @@ def rolled_faces(detectors: dict, root: Path, count: int) -> None:
     names, keypoints = names[:count], keypoints[:count].reshape(-1, NUM_KEYPOINTS, 2)
     images = [read_image(root / "test" / name) for name in names]
     print(f"Rolled faces: {len(names)} YouTube test faces turned in the image plane (found / false boxes, ms per image)")
-    print(f"{'detector':10s} " + " ".join(f"{f'{a} deg':>16s}" for a in ANGLES))
+    print(f"{'detector':12s} " + " ".join(f"{f'{a} deg':>16s}" for a in ANGLES))
     for label, detector in detectors.items():
         cells = []
         for angle in ANGLES:
@@ -69,7 +70,7 @@ def rolled_faces(detectors: dict, root: Path, count: int) -> None:
                 hit, extra = matches(boxes, keypoints_box(turned_points)[None])
                 found, false = found + hit, false + extra
             cells.append(f"{found:3d} {100 * found / len(names):5.1f}% {false:2d} {1000 * seconds / len(names):3.0f}")
-        print(f"{label:10s} " + " ".join(f"{c:>16s}" for c in cells))
+        print(f"{label:12s} " + " ".join(f"{c:>16s}" for c in cells))
 
 
 def group_photo(root: Path, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +99,7 @@ def group_photo(root: Path, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 def detect_command_time(photo: Path, options: list[str], repeat: int, folder: Path) -> float:
     """Median wall time of ``fkp detect photo OPTIONS`` in a fresh process."""
-    command = [sys.executable, "-m", "fkp", "detect", str(photo), *options, "-o", str(folder / "out.png")]
+    command = [sys.executable, "-m", "fkp", "detect", str(photo), *options, "-o", str(folder / "out.png"), "--overwrite"]
     subprocess.run(command, check=True, capture_output=True)  # cold start (disk caches) aside
     times = []
     for _ in range(repeat):
@@ -119,17 +120,20 @@ def main() -> None:
     for name in detector_names():
         spec = detector_spec(name)
         if "rotations" in spec.options:
-            detectors[f"{spec.label}-1"] = make_detector(name, rotations=False)
-            commands.append(["--detector", name, "--no-rotations"])
+            detectors[f"{spec.label}-never"] = make_detector(name, rotations="never")
+            commands.append(["--detector", name, "--rotations", "never"])
         detectors[spec.label] = make_detector(name)
         commands.append(["--detector", name])
+        if "rotations" in spec.options:
+            detectors[f"{spec.label}-always"] = make_detector(name, rotations="always")
+            commands.append(["--detector", name, "--rotations", "always"])
     rolled_faces(detectors, root, args.faces)
 
     canvas, faces = group_photo(root)
     print(f"\nGroup photo: {canvas.shape[1]}x{canvas.shape[0]}, {len(faces)} faces, turned up to 12 deg")
     for label, detector in detectors.items():
         found, false = matches(detector.detect(canvas), faces)
-        print(f"{label:10s} {found}/{len(faces)} faces found, {false} false faces")
+        print(f"{label:12s} {found}/{len(faces)} faces found, {false} false faces")
 
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)

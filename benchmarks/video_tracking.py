@@ -93,7 +93,7 @@ def main() -> None:
         "Haar, every frame (before)": (make_detector("haar"), None),
         "YuNet, every frame": (make_detector("yunet"), None),
         "YuNet, tracking (default)": (make_detector("yunet"), 10),
-        "YuNet --no-rotations, tracking": (make_detector("yunet", rotations=False), 10),
+        "YuNet --rotations never, tracking": (make_detector("yunet", rotations="never"), 10),
         "Haar, tracking": (make_detector("haar"), 10),
     }
     with tempfile.TemporaryDirectory() as folder:

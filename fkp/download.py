@@ -412,10 +412,11 @@ def _download_into(source: Source, staging: Path, checksums: Mapping[str, str], 
     return _verify(staging, checksums, progress, label=f"the archive from {source.url}")
 
 
-def _fetch(source: Source, archive: Path, progress: bool) -> None:
-    """Download ``source.url`` to the file ``archive``, checking its length and expected size."""
+def _fetch(source: Source, archive: Path, progress: bool, timeout: float = TIMEOUT_S) -> None:
+    """Download ``source.url`` to the file ``archive``, checking its length and expected size;
+    ``timeout``: seconds without an answer before giving up."""
     try:
-        with urllib.request.urlopen(source.url, timeout=TIMEOUT_S) as response:
+        with urllib.request.urlopen(source.url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if source.size is not None and total is not None and total != source.size:

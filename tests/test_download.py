@@ -177,3 +177,101 @@ def test_default_sources_follow_constants(monkeypatch: pytest.MonkeyPatch) -> No
     assert fkp.download.PRIMARY_SIZE == 338_613_624
     monkeypatch.setattr(fkp.download, "FALLBACK_URL", "http://127.0.0.1:9/x.zip")
     assert fkp.download.default_sources()[1] == Source("http://127.0.0.1:9/x.zip", None)
+
+
+# --- YuNet's file on first use (fkp.detectors.make_detector), from a local server ----------------
+
+
+@pytest.fixture
+def first_use(monkeypatch, tmp_path: Path) -> Path:
+    """No YuNet file anywhere, downloads allowed: returns the (empty) user cache folder of models."""
+    from fkp.detectors.yunet import MODELS_DIR_ENV
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv(MODELS_DIR_ENV, str(empty))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("FKP_OFFLINE", raising=False)
+    return tmp_path / "xdg" / "fkp" / "models"
+
+
+def _serve_yunet(http_dir, monkeypatch, payload: bytes) -> str:
+    import fkp.detectors.yunet as yunet
+
+    folder, base = http_dir
+    (folder / yunet.YUNET_FILE).write_bytes(payload)
+    url = f"{base}/{yunet.YUNET_FILE}"
+    monkeypatch.setattr(yunet, "YUNET_URL", url)
+    return url
+
+
+def test_auto_downloads_yunet_on_first_use(first_use: Path, http_dir, models_dir: Path, monkeypatch) -> None:
+    from fkp.detectors import make_detector
+    from fkp.detectors.yunet import YUNET_FILE, YuNetFaceDetector
+
+    url = _serve_yunet(http_dir, monkeypatch, (models_dir / YUNET_FILE).read_bytes())
+    lines: list[str] = []
+    detector = make_detector("auto", notify=lines.append)
+    assert isinstance(detector, YuNetFaceDetector) and detector.path == first_use / YUNET_FILE
+    assert len(lines) == 1 and "downloading the YuNet face detector" in lines[0] and url in lines[0]
+    assert sorted(p.name for p in first_use.iterdir()) == [YUNET_FILE]  # no temporary file left
+    (http_dir[0] / YUNET_FILE).unlink()  # from now on the cache's copy is used, without the server
+    assert isinstance(make_detector("yunet", notify=lines.append), YuNetFaceDetector) and len(lines) == 1
+
+
+def test_fkp_detect_downloads_yunet_with_one_notice(
+    first_use: Path, http_dir, models_dir: Path, monkeypatch, capfd, mean_shape_model
+) -> None:
+    import fkp.predict
+    from fkp.cli import main
+    from fkp.detectors.yunet import YUNET_FILE
+
+    _serve_yunet(http_dir, monkeypatch, (models_dir / YUNET_FILE).read_bytes())
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: mean_shape_model())
+    monkeypatch.chdir(first_use.parents[2])
+    assert main(["detect"]) == 0
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("fkp detect: downloading the YuNet face detector")
+    assert (first_use / YUNET_FILE).is_file()
+
+
+def test_offline_first_use_falls_back_to_haar_fast(first_use: Path, dead_url: str, monkeypatch) -> None:
+    import time
+
+    import fkp.detectors.yunet as yunet
+    from fkp.detectors import make_detector
+    from fkp.detectors.haar import HaarFaceDetector
+
+    monkeypatch.setattr(yunet, "YUNET_URL", dead_url)
+    lines: list[str] = []
+    start = time.perf_counter()
+    assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector)
+    assert time.perf_counter() - start < yunet.DOWNLOAD_TIMEOUT_S
+    assert len(lines) == 2 and "downloading" in lines[0]
+    assert lines[1].startswith("using the Haar face detector") and "fkp models download" in lines[1]
+    assert not first_use.parents[2].joinpath("xdg").exists()  # nothing left behind, not even the folders
+    with pytest.raises(yunet.ModelFileError, match="not downloaded.*fkp models download"):
+        make_detector("yunet", notify=lines.append)
+
+
+def test_fkp_offline_never_downloads(first_use: Path, http_dir, models_dir: Path, monkeypatch) -> None:
+    from fkp.detectors import make_detector
+    from fkp.detectors.haar import HaarFaceDetector
+    from fkp.detectors.yunet import YUNET_FILE
+
+    _serve_yunet(http_dir, monkeypatch, (models_dir / YUNET_FILE).read_bytes())
+    monkeypatch.setenv("FKP_OFFLINE", "1")
+    lines: list[str] = []
+    assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector)
+    assert len(lines) == 1 and lines[0].startswith("using the Haar face detector") and "not found" in lines[0]
+    assert not first_use.exists()
+
+
+def test_a_wrong_first_use_download_is_not_kept(first_use: Path, http_dir, monkeypatch) -> None:
+    from fkp.detectors import make_detector
+    from fkp.detectors.haar import HaarFaceDetector
+
+    _serve_yunet(http_dir, monkeypatch, b"<html>not the model</html>")
+    lines: list[str] = []
+    assert isinstance(make_detector("auto", notify=lines.append), HaarFaceDetector)
+    assert "wrong sha256" in lines[1] and not first_use.exists()

@@ -38,10 +38,11 @@ def yunet(models_dir: Path) -> YuNetFaceDetector:
 
 @pytest.fixture
 def no_models(monkeypatch, tmp_path) -> Path:
-    """FKP_MODELS_DIR pointing at an empty folder: YuNet's file is missing."""
+    """FKP_MODELS_DIR pointing at an empty folder, and an empty user cache: YuNet's file is missing."""
     folder = tmp_path / "models"
     folder.mkdir()
     monkeypatch.setenv(MODELS_DIR_ENV, str(folder))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return folder
 
 
@@ -228,19 +229,21 @@ def test_cli_download_into_a_read_only_folder_names_it(http_dir, tmp_path, capfd
     assert list(locked.iterdir()) == []
 
 
-def test_turned_copies_find_a_face_rolled_by_60_deg(models_dir: Path) -> None:
-    plain = YuNetFaceDetector(models_dir / YUNET_FILE, rotations=())
-    turning = YuNetFaceDetector(models_dir / YUNET_FILE)  # default: also the copies turned by -40 and 40
+def test_turned_copies_find_a_face_rolled_by_60_and_90_deg(models_dir: Path) -> None:
+    plain = YuNetFaceDetector(models_dir / YUNET_FILE, rotations="never")
+    auto = YuNetFaceDetector(models_dir / YUNET_FILE)  # default: the turned copies when upright finds none
+    always = YuNetFaceDetector(models_dir / YUNET_FILE, rotations="always")
     image = samples.astronaut()
     (upright,) = plain.detect_faces(image).boxes
     centre = upright[:2] + upright[2:] / 2
-    for degrees in (60, -60):
+    for degrees in (60, -60, 90, -90):
         turned, (moved_centre,) = rotate_image(image, centre[None], degrees)
-        found = turning.detect_faces(turned)
-        assert len(found) == 1, degrees
-        box = found.boxes[0]
-        np.testing.assert_allclose(box[:2] + box[2:] / 2, moved_centre, atol=0.15 * upright[2])
-        np.testing.assert_allclose(box[2:], upright[2:], rtol=0.2)  # its sides along the face's axes
+        for turning in (auto, always):
+            found = turning.detect_faces(turned)
+            assert len(found) == 1, (degrees, turning.rotations)
+            box = found.boxes[0]
+            np.testing.assert_allclose(box[:2] + box[2:] / 2, moved_centre, atol=0.15 * upright[2])
+        np.testing.assert_allclose(box[2:], upright[2:], rtol=0.2)  # found on a copy: its sides along the face's axes
         assert abs(found.angles[0] - degrees) < 20  # the copy's turn plus what the eyes say
 
 
@@ -252,3 +255,76 @@ def test_cli_download_under_a_file_names_the_folder(http_dir, tmp_path, capfd) -
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith(f"fkp models: error: {folder}: cannot write")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+# --- when the turned copies are searched ----------------------------------------------------------
+
+
+def _count_passes(detector: YuNetFaceDetector, monkeypatch) -> list[int]:
+    """Record the longest side searched by every YuNet pass ``detector`` makes."""
+    passes: list[int] = []
+    upright = detector._detect_upright
+
+    def counted(image: np.ndarray, max_side: int | None = None) -> Detections:
+        passes.append(min(max(image.shape[:2]), max_side or detector.max_side))
+        return upright(image, max_side)
+
+    monkeypatch.setattr(detector, "_detect_upright", counted)
+    return passes
+
+
+@pytest.mark.parametrize(
+    ("rotations", "upright_passes", "empty_passes"), [("auto", 1, 5), ("always", 5, 5), ("never", 1, 1)]
+)
+def test_turned_copies_are_searched_as_rotations_says(
+    models_dir: Path, monkeypatch, rotations: str, upright_passes: int, empty_passes: int
+) -> None:
+    detector = YuNetFaceDetector(models_dir / YUNET_FILE, rotations=rotations)  # type: ignore[arg-type]
+    passes = _count_passes(detector, monkeypatch)
+    assert len(detector.detect_faces(samples.astronaut())) == 1
+    assert len(passes) == upright_passes  # an upright face: "auto" pays for one pass
+    passes.clear()
+    assert len(detector.detect_faces(samples.coffee())) == 0
+    assert len(passes) == empty_passes  # no face upright: "auto" looks at the turned copies too
+    assert passes[0] == 600 and all(side <= detector.turns_max_side for side in passes[1:])  # turned: smaller
+
+
+def test_auto_finds_rolled_faces_that_the_upright_pass_misses(models_dir: Path) -> None:
+    never = YuNetFaceDetector(models_dir / YUNET_FILE, rotations="never")
+    auto = YuNetFaceDetector(models_dir / YUNET_FILE, rotations="auto")
+    for degrees in (60, 90, -75, -105):
+        turned, _ = rotate_image(samples.grace_hopper(), np.zeros((1, 2)), degrees)
+        assert len(never.detect(turned)) == 0, degrees
+        assert len(auto.detect(turned)) == 1, degrees
+
+
+def test_rotations_is_checked_and_shown(models_dir: Path, monkeypatch) -> None:
+    with pytest.raises(ValueError, match="always, auto, never"):
+        YuNetFaceDetector(models_dir / YUNET_FILE, rotations="sometimes")  # type: ignore[arg-type]
+    detector = YuNetFaceDetector(models_dir / YUNET_FILE)
+    assert detector.rotations == "auto" and "rotations='auto'" in repr(detector)
+    assert YuNetFaceDetector(models_dir / YUNET_FILE, max_side=256).turns_max_side == 256  # never above max_side
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models_dir))
+    assert make_detector("yunet", rotations="always").rotations == "always"
+    assert make_detector("auto", rotations="never").rotations == "never"
+
+
+def test_cli_rotations_option(models_dir: Path, monkeypatch, tmp_path, mean_shape_model) -> None:
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models_dir))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fkp.predict, "load_model", lambda path=None, **_: mean_shape_model())
+    built: list[YuNetFaceDetector] = []
+    original = YuNetFaceDetector.__init__
+
+    def recording(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(YuNetFaceDetector, "__init__", recording)
+    assert main(["detect", "--rotations", "never", "-o", "a.png"]) == 0
+    assert main(["detect", "-o", "b.png", "--max-side", "320"]) == 0
+    assert [(detector.rotations, detector.max_side) for detector in built] == [("never", 640), ("auto", 320)]
+    for wrong in (["--no-rotations"], ["--max-side", "31"], ["--rotations", "sometimes"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", *wrong])
+        assert exit_info.value.code == 2

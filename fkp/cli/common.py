@@ -104,6 +104,18 @@ def scale_factor_arg(text: str) -> float:
     return value
 
 
+MIN_MAX_SIDE = 32
+"""The smallest ``--max-side`` a detector takes."""
+
+
+def max_side_arg(text: str) -> int:
+    """argparse type: ``--max-side``, a whole number of at least :data:`MIN_MAX_SIDE`."""
+    value = int(text)
+    if value < MIN_MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MAX_SIDE}, got {value}")
+    return value
+
+
 PASSES_HELP = (
     "keypoint passes per face: 1 (default) runs a second, upright pass only on faces the first finds "
     "rolled by more than 10 degrees; 2 gives every face one, on a crop framed by the points found: "
@@ -121,16 +133,26 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH", help="keypoint model checkpoint (default: the shipped model)")
     add_passes_option(parser)
     from fkp.detectors.registry import AUTO, detector_choices, detector_help
-    from fkp.detectors.yunet import ROTATIONS
+    from fkp.detectors.yunet import ROTATION_SEARCHES, ROTATIONS
 
     turns = " and ".join(f"{degrees:g}" for degrees in ROTATIONS)
 
     parser.add_argument("--detector", choices=detector_choices(), default=AUTO, help=detector_help())
     parser.add_argument(
-        "--no-rotations",
-        action="store_true",
-        help=f"YuNet searches the image only, not also copies turned by {turns} degrees: faster, "
-        "but finds fewer strongly rolled faces (benchmarks/detectors.py measures both)",
+        "--rotations",
+        choices=ROTATION_SEARCHES,
+        default="auto",
+        help=f"when YuNet also searches copies of the image turned by {turns} degrees, for strongly "
+        "rolled faces: auto (default) only when the image itself shows no face; always: on every image "
+        "(also finds a rolled face beside an upright one, at a YuNet pass per turned copy); never",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=max_side_arg,
+        default=None,
+        metavar="PX",
+        help="the detector searches a copy of the image whose longer side is at most PX pixels: smaller is "
+        "faster but misses small faces; 320 suits a webcam with one face near it (default: YuNet 640, Haar 1280)",
     )
     group = parser.add_argument_group("Haar cascade options (--detector haar, or auto without YuNet)")
     group.add_argument(
@@ -180,8 +202,9 @@ def add_video_options(parser: argparse.ArgumentParser, also_photos: bool = False
 def build_detector(args: argparse.Namespace) -> Any:
     """The face detector that ``--detector`` and the detector options ask for (:func:`fkp.detectors.make_detector`).
 
-    ``auto`` without YuNet's file prints one line naming ``fkp models download``; ``yunet`` without
-    it is a one-line error (exit code 1).
+    YuNet's file, when missing, is downloaded on first use with a one-line notice (not with
+    ``$FKP_OFFLINE`` set); where that fails, ``auto`` prints one line naming ``fkp models download``
+    and uses Haar, and ``yunet`` is a one-line error (exit code 1).
     """
     from fkp.detectors import DetectorUnavailableError, make_detector
 
@@ -189,7 +212,8 @@ def build_detector(args: argparse.Namespace) -> Any:
         return make_detector(
             args.detector,
             notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
-            rotations=not args.no_rotations,
+            rotations=args.rotations,
+            **({} if args.max_side is None else {"max_side": args.max_side}),
             scale_factor=args.scale_factor,
             min_neighbors=args.min_neighbors,
             min_size=args.min_size,

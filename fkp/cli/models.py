@@ -1,4 +1,5 @@
-"""``fkp models download``: fetch the YuNet face detector file into the user cache.
+"""``fkp models download``: fetch the YuNet face detector file into the user cache now (the detector
+table also fetches it on first use, unless ``$FKP_OFFLINE`` is set: see :mod:`fkp.detectors.registry`).
 
 Exit codes: 0 the file is in place (downloaded, or an intact copy was already there), 1 it could
 not be downloaded, its checksum was wrong or its folder cannot be written (one line on stderr that
@@ -15,12 +16,16 @@ from fkp.cli.common import CommandError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fkp models`` with its ``download`` action."""
+    from fkp.detectors.registry import OFFLINE_ENV
     from fkp.detectors.yunet import MODELS_DIR_ENV, YUNET_FILE, YUNET_URL
 
     parser = subparsers.add_parser(
         "models",
         help="download the face detector model (YuNet)",
-        description=f"Get model files that fkp does not ship. {MODELS_DIR_ENV} names a folder that already holds them.",
+        description=(
+            "Get model files that fkp does not ship, before they are needed (the first command that needs "
+            f"one downloads it, unless {OFFLINE_ENV} is set). {MODELS_DIR_ENV} names a folder that already holds them."
+        ),
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     download = actions.add_parser(

@@ -1,9 +1,17 @@
 """YuNet, a small modern face detector (OpenCV Model Zoo, MIT licence), and its model file.
 
-The ONNX file is not part of fkp: ``fkp models download`` (:func:`download_yunet`) fetches it from
-the OpenCV Model Zoo into the user cache, ``~/.cache/fkp/models`` (``$XDG_CACHE_HOME`` is
-honoured), and checks its sha256. ``$FKP_MODELS_DIR`` names a folder that
-already holds it (looked in first). :class:`YuNetFaceDetector` runs it with ``cv2.FaceDetectorYN``.
+The ONNX file is not part of fkp: :func:`download_yunet` fetches it from the OpenCV Model Zoo into
+the user cache, ``~/.cache/fkp/models`` (``$XDG_CACHE_HOME`` is honoured), and checks its sha256;
+``fkp models download`` runs it, and so does the detector table on first use
+(:func:`fkp.detectors.registry.make_detector`, unless ``$FKP_OFFLINE`` is set).
+``$FKP_MODELS_DIR`` names a folder that already holds it (looked in first, then the cache).
+:class:`YuNetFaceDetector` runs it with ``cv2.FaceDetectorYN``.
+
+Rotation: YuNet finds faces rolled up to about 30 degrees on its own. ``rotations="auto"`` (the
+default) searches copies of the image turned by :data:`ROTATIONS` (on a smaller copy each) only
+when the upright pass finds no face, so upright photos pay for one pass; ``"always"`` searches them on every image (it
+also finds a rolled face beside an upright one), ``"never"`` not at all. ``benchmarks/pipeline_speed.py``
+measures the three.
 
 YuNet also gives five points per face (the eyes, the nose tip, the mouth corners); the roll of
 the eye line is handed to the keypoint model. Those eye points follow only part of a face's roll,
@@ -13,7 +21,9 @@ so the model still checks the roll itself (:meth:`fkp.predict.KeypointModel.pred
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
@@ -31,8 +41,17 @@ YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection
 """The OpenCV Model Zoo's copy (Git LFS; GitHub redirects to the file's bytes)."""
 MODELS_DIR_ENV = "FKP_MODELS_DIR"
 """Environment variable naming a folder that already holds the detector file (looked in first)."""
-ROTATIONS: tuple[float, ...] = (-40.0, 40.0)
-"""The turned copies ``--rotations`` searches as well (degrees)."""
+ROTATIONS: tuple[float, ...] = (-45.0, 45.0, -90.0, 90.0)
+"""The angles (degrees) of the turned copies searched besides the image: with YuNet's own reach of
+about 30 degrees, they cover faces rolled by up to about 120 degrees either way. (Two copies at -60
+and 60 degrees cost less but find fewer faces rolled by 90, and more false faces.)"""
+RotationSearch = Literal["always", "auto", "never"]
+"""When :class:`YuNetFaceDetector` searches the turned copies: on every image, only on an image whose
+upright pass finds no face, or never."""
+ROTATION_SEARCHES: tuple[RotationSearch, ...] = get_args(RotationSearch)
+"""The values of :data:`RotationSearch`, for ``--rotations``' choices."""
+DOWNLOAD_TIMEOUT_S = 10.0
+"""Seconds without an answer before the download on first use gives up (offline, it fails fast)."""
 GET_YUNET_HINT = "get it with: fkp models download (or set FKP_MODELS_DIR to a folder that holds it)"
 
 
@@ -51,13 +70,18 @@ def models_cache_dir() -> Path:
 
 
 def find_yunet() -> Path:
-    """The YuNet file: ``$FKP_MODELS_DIR/<file>`` if that variable is set, else the cache's copy.
+    """The YuNet file: ``$FKP_MODELS_DIR/<file>`` if that variable is set and the file is there,
+    else the cache's copy (:func:`models_cache_dir`).
 
-    The path is returned whether or not the file exists; :func:`check_yunet` checks it.
+    When neither exists, the first place looked in is returned (``$FKP_MODELS_DIR``'s when set);
+    :func:`check_yunet` checks the file.
     """
     from_env = os.environ.get(MODELS_DIR_ENV)
-    folder = Path(from_env).expanduser() if from_env else models_cache_dir()
-    return folder / YUNET_FILE
+    cached = models_cache_dir() / YUNET_FILE
+    if not from_env:
+        return cached
+    in_env = Path(from_env).expanduser() / YUNET_FILE
+    return cached if not in_env.exists() and cached.is_file() else in_env
 
 
 def check_yunet(path: str | os.PathLike[str] | None = None) -> Path:
@@ -75,7 +99,11 @@ def check_yunet(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def download_yunet(
-    url: str = YUNET_URL, dest: str | os.PathLike[str] | None = None, progress: bool = True, sha256: str = YUNET_SHA256
+    url: str = YUNET_URL,
+    dest: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    sha256: str = YUNET_SHA256,
+    timeout: float | None = None,
 ) -> Path:
     """Download the YuNet file into ``dest`` (default :func:`models_cache_dir`) and check its sha256.
 
@@ -88,6 +116,7 @@ def download_yunet(
         dest: the folder to put the file in.
         progress: show a progress bar on stderr.
         sha256: the expected checksum.
+        timeout: seconds without an answer before giving up; None: :data:`fkp.download.TIMEOUT_S`.
 
     Returns:
         The path of the placed file.
@@ -97,7 +126,7 @@ def download_yunet(
         ModelFileError: the download's checksum is wrong.
         OSError: ``dest`` cannot be created or written.
     """
-    from fkp.download import Source, _fetch
+    from fkp.download import TIMEOUT_S, Source, _fetch
 
     folder = models_cache_dir() if dest is None else Path(dest)
     target = folder / YUNET_FILE
@@ -106,7 +135,7 @@ def download_yunet(
     created = [parent for parent in (folder, *folder.parents) if not parent.exists()]  # deepest first
     try:
         with atomic_output(target) as tmp:
-            _fetch(Source(url), tmp, progress)
+            _fetch(Source(url), tmp, progress, TIMEOUT_S if timeout is None else timeout)
             digest = sha256_of(tmp)
             if digest != sha256:
                 raise ModelFileError(
@@ -122,6 +151,33 @@ def download_yunet(
     return target
 
 
+def fetch_yunet(notify: Callable[[str], Any]) -> Path:
+    """Download the missing YuNet file into the user cache, on first use (the detector table's ``fetch``).
+
+    Shows one line through ``notify`` before it starts; downloads from :data:`YUNET_URL` (read
+    when called) with no progress bar and a short timeout (:data:`DOWNLOAD_TIMEOUT_S`), so that
+    offline it fails fast.
+
+    Returns:
+        The path of the placed file.
+
+    Raises:
+        ModelFileError: the download failed or its checksum was wrong (the one-line message says
+            how to get the file otherwise); nothing is left behind.
+    """
+    from fkp.download import DownloadError
+
+    folder = models_cache_dir()
+    notify(f"downloading the YuNet face detector (230 KB, once) from {YUNET_URL} into {folder}")
+    try:
+        return download_yunet(YUNET_URL, folder, progress=False, timeout=DOWNLOAD_TIMEOUT_S)
+    except (DownloadError, ModelFileError, OSError) as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise ModelFileError(
+            f"YuNet face detector file not found and not downloaded ({reason}); {GET_YUNET_HINT}"
+        ) from None
+
+
 class YuNetFaceDetector:
     """YuNet (``cv2.FaceDetectorYN``) as a :class:`~fkp.detectors.base.FaceDetector`, with scores and roll.
 
@@ -134,11 +190,16 @@ class YuNetFaceDetector:
         nms_threshold: boxes overlapping more than this (IoU) are merged.
         max_side: longer side of the copy YuNet runs on.
         min_size: smallest face side kept, in pixels of the input image.
-        rotations: also search copies of the image turned by these angles (degrees, clockwise on
-            screen), for faces rolled further than YuNet finds on its own; the default
-            :data:`ROTATIONS` costs a YuNet pass per copy (``benchmarks/detectors.py`` measures
-            both); ``()`` searches the image only. A face found on a turned copy gets its box centre
-            mapped back, its width and height along its own axes, and the roll of the copy added to its own.
+        rotations: when to also search copies of the image turned by ``turns``, for faces rolled
+            further than YuNet finds on its own (:data:`RotationSearch`): ``"auto"`` only when the
+            image itself shows no face, ``"always"`` on every image (a YuNet pass per copy),
+            ``"never"``.
+        turns: the angles of the turned copies (degrees, clockwise on screen). A face found on a
+            turned copy gets its box centre mapped back, its width and height along its own axes,
+            and the roll of the copy added to its own.
+        turns_max_side: longer side of the copy YuNet runs on for each turned copy (at most
+            ``max_side``): strongly rolled faces are rarely small, and a smaller copy costs less,
+            which matters on images with no face, where ``"auto"`` searches every turned copy.
 
     Raises:
         ModelFileError: the model file is missing, corrupt or cannot be loaded.
@@ -151,18 +212,24 @@ class YuNetFaceDetector:
         nms_threshold: float = 0.3,
         max_side: int = 640,
         min_size: int = 10,
-        rotations: tuple[float, ...] = ROTATIONS,
+        rotations: RotationSearch = "auto",
+        turns: tuple[float, ...] = ROTATIONS,
+        turns_max_side: int = 320,
     ) -> None:
         if not 0 < score_threshold < 1 or not 0 < nms_threshold <= 1:
             raise ValueError("score_threshold must be in (0, 1) and nms_threshold in (0, 1]")
-        if max_side < 32 or min_size < 1:
-            raise ValueError("max_side must be >= 32 and min_size >= 1")
+        if max_side < 32 or turns_max_side < 32 or min_size < 1:
+            raise ValueError("max_side and turns_max_side must be >= 32 and min_size >= 1")
+        if rotations not in ROTATION_SEARCHES:
+            raise ValueError(f"rotations must be one of {', '.join(ROTATION_SEARCHES)}, got {rotations!r}")
         self.path = check_yunet(path)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side
         self.min_size = min_size
-        self.rotations = tuple(float(r) for r in rotations)
+        self.rotations: RotationSearch = rotations
+        self.turns = tuple(float(degrees) for degrees in turns)
+        self.turns_max_side = min(turns_max_side, max_side)
         try:
             self._net = cv2.FaceDetectorYN.create(str(self.path), "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as error:
@@ -174,11 +241,12 @@ class YuNetFaceDetector:
     def __repr__(self) -> str:
         return (
             f"YuNetFaceDetector(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
-            f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations})"
+            f"max_side={self.max_side}, min_size={self.min_size}, rotations={self.rotations!r}, "
+            f"turns={self.turns}, turns_max_side={self.turns_max_side})"
         )
 
     def detect_faces(self, image: np.ndarray) -> Detections:
-        """Find faces with their scores and roll (on turned copies too, see ``rotations``).
+        """Find faces with their scores and roll (on turned copies too, as ``rotations`` says).
 
         Args:
             image: (H, W, 3) uint8 RGB (other layouts go through :func:`fkp.images.to_rgb8`).
@@ -192,12 +260,12 @@ class YuNetFaceDetector:
         if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
             image = to_rgb8(image)
         found = self._detect_upright(image)
-        if not self.rotations:
+        if self.rotations == "never" or not self.turns or (self.rotations == "auto" and len(found)):
             return found
         boxes, scores, angles = [found.boxes], [found.scores], [found.angles]
-        for degrees in self.rotations:
+        for degrees in self.turns:
             turned, corners = rotate_image(image, _UNIT, degrees)
-            more = self._detect_upright(turned)
+            more = self._detect_upright(turned, self.turns_max_side)
             back = invert_affine(cv2.getAffineTransform(_UNIT, corners.astype(np.float32)))  # turned -> image
             centres = apply_affine(more.boxes[:, :2] + more.boxes[:, 2:] / 2, back)
             boxes.append(np.concatenate([centres - more.boxes[:, 2:] / 2, more.boxes[:, 2:]], axis=1))
@@ -208,9 +276,11 @@ class YuNetFaceDetector:
         kept = kept[left_to_right(all_boxes[kept])]
         return Detections(all_boxes[kept], all_scores[kept], all_angles[kept])
 
-    def _detect_upright(self, image: np.ndarray) -> Detections:
-        """One YuNet pass on (H, W, 3) uint8 RGB ``image``, scaled down if big."""
-        bgr, scale = shrink_to_max_side(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.max_side)
+    def _detect_upright(self, image: np.ndarray, max_side: int | None = None) -> Detections:
+        """One YuNet pass on (H, W, 3) uint8 RGB ``image``, scaled down if its longer side is above
+        ``max_side`` (default :attr:`max_side`)."""
+        limit = self.max_side if max_side is None else max_side
+        bgr, scale = shrink_to_max_side(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), limit)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
