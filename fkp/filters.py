@@ -15,7 +15,7 @@ photo. Images are (H, W, 3) uint8 RGB and are never modified in place.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 import cv2
 import numpy as np
@@ -26,8 +26,6 @@ from fkp.landmarks import REGIONS
 from fkp.pose import AXIS_LENGTH_MM, draw_pose_axes, estimate_head_pose
 
 FitMethod = Literal["lstsq", "lmeds"]
-FilterName = Literal["sunglasses", "moustache", "hat", "crown", "pose", "blur"]
-FILTER_NAMES: Final[tuple[str, ...]] = get_args(FilterName)
 FilterFunction = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 """``(image (H, W, 3) uint8 RGB, keypoints (68, 2) pixels x then y, strength in [0, 1]) -> new image``."""
 
@@ -150,26 +148,6 @@ def apply_overlay(
         A new (H, W, 3) uint8 RGB image.
     """
     return blend_rgba(image, art.rgba, overlay_transform(keypoints, art, method), opacity)
-
-
-def sunglasses(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """Sunglasses over the eyes; ``strength`` is the opacity."""
-    return apply_overlay(image, keypoints, artwork.sunglasses_art(), strength)
-
-
-def moustache(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """A moustache between the nose and the upper lip; ``strength`` is the opacity."""
-    return apply_overlay(image, keypoints, artwork.moustache_art(), strength)
-
-
-def hat(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """A top hat on the forehead; ``strength`` is the opacity."""
-    return apply_overlay(image, keypoints, artwork.top_hat_art(), strength)
-
-
-def crown(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """A crown on the forehead; ``strength`` is the opacity."""
-    return apply_overlay(image, keypoints, artwork.crown_art(), strength)
 
 
 def pose_axes(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
@@ -299,6 +277,16 @@ def eyes_open(keypoints: np.ndarray, threshold: float = EAR_THRESHOLD) -> bool:
     return (right + left) / 2 > threshold
 
 
+def overlay_filter(art: artwork.OverlayArt | Callable[[], artwork.OverlayArt]) -> FilterFunction:
+    """A filter function for any overlay (e.g. one from :func:`fkp.art.load_art`), or for a function
+    that draws one on first use (the shipped art); strength is opacity."""
+
+    def apply(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        return apply_overlay(image, keypoints, art if isinstance(art, artwork.OverlayArt) else art(), strength)
+
+    return apply
+
+
 # ----------------------------------------------------------------------------------------------
 # The registry used by the command line and the notebooks
 # ----------------------------------------------------------------------------------------------
@@ -308,20 +296,24 @@ MAX_STRENGTH: Final = 10.0
 of a face width) or axes 10 times their length are already past any use."""
 
 FILTERS: Final[dict[str, FilterFunction]] = {
-    "sunglasses": sunglasses,
-    "moustache": moustache,
-    "hat": hat,
-    "crown": crown,
+    "sunglasses": overlay_filter(artwork.sunglasses_art),
+    "moustache": overlay_filter(artwork.moustache_art),
+    "hat": overlay_filter(artwork.top_hat_art),
+    "crown": overlay_filter(artwork.crown_art),
     "pose": pose_axes,
     "blur": blur_face,
 }
-"""Filter name -> filter function; the names are :data:`FILTER_NAMES`."""
+"""Filter name -> filter function: the one table the command line's ``--filter``, the notebooks and
+:func:`apply_filter` read. A new overlay is one drawing function in :mod:`fkp.art` and one entry
+here (``overlay_filter(its_art)``); a new effect is any :data:`FilterFunction`."""
+FILTER_NAMES: Final[tuple[str, ...]] = tuple(FILTERS)
+"""The filters' names, in table order."""
 
 
 def apply_filter(
     image: np.ndarray,
     faces: np.ndarray | Sequence[np.ndarray],
-    which: FilterName | str | FilterFunction,
+    which: str | FilterFunction,
     strength: float = 1.0,
 ) -> np.ndarray:
     """Apply one filter to every face in a photo.
@@ -352,12 +344,3 @@ def apply_filter(
     for keypoints in faces:
         result = function(result, np.asarray(keypoints), strength)
     return result
-
-
-def overlay_filter(art: artwork.OverlayArt) -> FilterFunction:
-    """A filter function for any overlay (e.g. one from :func:`fkp.art.load_art`); strength is opacity."""
-
-    def apply(image: np.ndarray, keypoints: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        return apply_overlay(image, keypoints, art, strength)
-
-    return apply

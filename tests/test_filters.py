@@ -175,7 +175,7 @@ def test_overlay_entirely_outside_changes_nothing() -> None:
 
 def test_tiny_face_uses_the_area_filter_without_error() -> None:
     image = noise_image(60, 60)
-    result = filters.sunglasses(image, synthetic_face(centre=(30, 30), size=12))
+    result = filters.FILTERS["sunglasses"](image, synthetic_face(centre=(30, 30), size=12), 1.0)
     assert result.shape == image.shape and (result != image).any()
 
 
