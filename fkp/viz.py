@@ -332,7 +332,8 @@ def browse_samples(dataset: Sequence[dict[str, Any]] | FacialKeypointsDataset, n
 
     Args:
         dataset: indexable samples with ``"image"``, ``"keypoints"`` (pixels) and optionally ``"name"``.
-        numbers: initial state of the check box.
+        numbers: initial state of the check box (ticked, the picture is drawn twice as large, so that the
+            point numbers can be read).
 
     Returns:
         The widget (display it, or let it be a cell's value).
@@ -341,7 +342,8 @@ def browse_samples(dataset: Sequence[dict[str, Any]] | FacialKeypointsDataset, n
 
     def draw(index: int, show_numbers: bool) -> None:
         sample = dataset[index]
-        show_keypoints(sample["image"], sample["keypoints"], numbers=show_numbers, title=sample.get("name"))
+        _, ax = plt.subplots(figsize=(8, 8) if show_numbers else (4, 4))  # point numbers need room to be read
+        show_keypoints(sample["image"], sample["keypoints"], ax=ax, numbers=show_numbers, title=sample.get("name"))
         plt.show()
 
     return widgets.interactive(

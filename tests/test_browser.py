@@ -342,3 +342,63 @@ def test_notebook_runs_in_jupyterlab_and_its_widgets_respond(
     finally:
         page.close()
         _shut_down(lab, path.name)
+
+
+WRONG_CROP = "normalised = cv2.resize(photo, (model.input_size, model.input_size))  # no square, no grey\n"
+"""A wrong answer to notebook 3's "Your turn" cell (the crop steps): a colour picture of the whole photo."""
+
+
+def test_a_wrong_answer_in_a_your_turn_cell_gets_the_checks_message(
+    request: pytest.FixtureRequest,
+    screenshots: Path,
+    missing_for_notebook: Callable[[Path], str | None],
+) -> None:
+    """A learner clears the worked answer of a "Your turn" cell, writes a wrong one and runs it: the
+    check cell below answers in plain words (``fkp.checks``), in the page."""
+    path = ROOT / "3_Facial_Keypoint_Detection.ipynb"
+    reason = missing_for_notebook(path)
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI must have it)")
+        pytest.skip(reason)
+    lab: Lab = request.getfixturevalue("lab")
+    browser = request.getfixturevalue("browser")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        notebook = _run_all(page, lab, path.name)  # the worked answers in place: photo, boxes, model exist
+        index = next(i for i, c in enumerate(notebook["cells"]) if "solution" in c["metadata"].get("tags", []))
+        check_index = next(
+            i
+            for i, c in enumerate(notebook["cells"])
+            if i > index and c["cell_type"] == "code" and "checks.check_" in "".join(c["source"])
+        )
+        cells = _panel(page).locator(".jp-Cell")
+        answer, check = cells.nth(index), cells.nth(check_index)
+        assert "OK" in check.locator(".jp-OutputArea").inner_text()  # the worked answer passes
+        answer.locator(".jp-InputCollapser").click()  # the worked answer is collapsed: open it
+        editor = answer.locator(".cm-content")
+        editor.wait_for(timeout=10_000)
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.insert_text(WRONG_CROP)  # replaces the worked answer
+        page.keyboard.press("Shift+Enter")
+        _wait_for(lambda: _kernel_state(lab, path.name) == "idle", 60, "the wrong answer to run")
+        check.locator(".jp-InputArea").click()
+        page.keyboard.press("Shift+Enter")
+
+        def answered() -> bool:
+            return "still colour" in check.locator(".jp-OutputArea").inner_text()
+
+        _wait_for(answered, 60, "the check's message", lambda: check.locator(".jp-OutputArea").inner_text()[-300:])
+        assert "CheckFailed" in check.locator(".jp-OutputArea").inner_text()
+    except BaseException:
+        shot = screenshots / "your_turn.png"
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        except Exception as error:
+            print(f"no screenshot: {error}")
+        raise
+    finally:
+        page.close()
+        _shut_down(lab, path.name)

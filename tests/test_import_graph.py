@@ -67,6 +67,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.training_data",
         "fkp.train",
         "fkp.video",
+        "fkp.checks",
     ),
     # 4: the command line
     ("fkp.cli", "fkp.__main__"),

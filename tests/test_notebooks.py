@@ -93,3 +93,50 @@ def test_a_kernel_started_under_pytest_runs_in_smoke_mode(monkeypatch):
     finally:
         client.stop_channels()
         kernel.shutdown_kernel(now=True)
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_are_cell_tags_not_comments_in_the_code(path):
+    """A learner reads the code: nbval's markers live in the cell metadata (``nbval-ignore-output``)."""
+    code = ["".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code"]
+    assert not [source for source in code if "NBVAL_" in source]
+    tags = {tag for c in _cells(path) for tag in c["metadata"].get("tags", [])}
+    assert tags <= {"nbval-ignore-output", "solution"}
+
+
+@pytest.mark.parametrize(
+    ("path", "least"),
+    [(NOTEBOOKS[1], 3), (NOTEBOOKS[2], 1), (NOTEBOOKS[3], 1)],
+    ids=lambda value: value.name if isinstance(value, Path) else str(value),
+)
+def test_your_turn_cells_hold_a_collapsed_worked_answer_and_a_check_follows(path, least):
+    """Each "Your turn": a markdown cell that says so, the worked answer collapsed and tagged
+    ``solution`` (nbval runs it, so CI guards every output), then a cell that calls ``fkp.checks``."""
+    cells = _cells(path)
+    answers = [i for i, c in enumerate(cells) if "solution" in c["metadata"].get("tags", [])]
+    assert len(answers) >= least
+    for i in answers:
+        assert cells[i]["cell_type"] == "code"
+        assert cells[i]["metadata"]["jupyter"]["source_hidden"] is True
+        above = next(c for c in reversed(cells[:i]) if c["cell_type"] == "markdown")
+        assert "Your turn" in "".join(above["source"]) and "worked answer" in "".join(above["source"])
+        after = [c for c in cells[i + 1 : i + 4] if c["cell_type"] == "code"]
+        assert "checks.check_" in "".join(after[0]["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_exercises_come_with_worked_answers(path):
+    markdown = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "markdown")
+    exercises = markdown.split("## Exercises", 1)[1]
+    assert "<details>" in exercises and "Worked answers" in exercises
+
+
+def test_notebook_2_measures_the_course_recipe_with_one_plain_pass():
+    code = "\n".join("".join(c["source"]) for c in _cells(NOTEBOOKS[1]) if c["cell_type"] == "code")
+    assert "second_pass=SecondPass.off()" in code
+    assert '"course recipe"' in code and '"+ fkp.train"' in code
+    assert "torch.set_num_threads(1)" in code

@@ -88,6 +88,14 @@ def test_browse_samples_builds_a_widget() -> None:
     assert checkbox.value is False
 
 
+def test_browse_samples_draws_the_point_numbers_large_enough_to_read() -> None:
+    widget = browse_samples([fake_sample(seed) for seed in range(3)])
+    plt.close("all")
+    widget.children[1].value = True  # tick "point numbers": the widget redraws
+    assert tuple(plt.gcf().get_size_inches()) == (8.0, 8.0)
+    plt.close("all")
+
+
 needs_data = pytest.mark.skipif(
     not os.environ.get(DATA_DIR_ENV), reason=f"set {DATA_DIR_ENV} to the data folder (fkp data download)"
 )
