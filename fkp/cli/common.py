@@ -212,14 +212,22 @@ def build_detector(args: argparse.Namespace) -> Any:
         return make_detector(
             args.detector,
             notify=lambda line: print(f"fkp {args.command}: {line}", file=sys.stderr),
-            rotations=args.rotations,
-            **({} if args.max_side is None else {"max_side": args.max_side}),
-            scale_factor=args.scale_factor,
-            min_neighbors=args.min_neighbors,
-            min_size=args.min_size,
+            **detector_options(args),
         )
     except DetectorUnavailableError as error:
         raise CommandError(str(error)) from None
+
+
+def detector_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The detector options of the command line (:func:`add_detection_options`) as keyword
+    arguments of :func:`fkp.detectors.make_detector`."""
+    return {
+        "rotations": args.rotations,
+        **({} if args.max_side is None else {"max_side": args.max_side}),
+        "scale_factor": args.scale_factor,
+        "min_neighbors": args.min_neighbors,
+        "min_size": args.min_size,
+    }
 
 
 def load_model_for(args: argparse.Namespace) -> Any:

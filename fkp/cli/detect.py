@@ -27,6 +27,7 @@ from fkp.cli.common import (
     add_detection_options,
     add_overwrite_option,
     build_detector,
+    detector_options,
     load_model_for,
     output_for,
     positive_int,
@@ -411,12 +412,7 @@ def run_bulk(args: argparse.Namespace) -> int:
             args.model,
             args.passes,
             args.labels,
-            {
-                "rotations": not args.no_rotations,
-                "scale_factor": args.scale_factor,
-                "min_neighbors": args.min_neighbors,
-                "min_size": args.min_size,
-            },
+            detector_options(args),
         )
         results: Iterator[bulk.ImageResult]
         if args.engine == "ray":
