@@ -20,7 +20,7 @@ _EXPORTS = {
     "detect_keypoints": "fkp.detect",
     "Landmarker": "fkp.detect",
     "align_face": "fkp.align",
-    "Face": "fkp.detect",
+    "Face": "fkp.face",
     "HaarFaceDetector": "fkp.detectors.haar",
     "YuNetFaceDetector": "fkp.detectors.yunet",
     "load_image": "fkp.images",

@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 
 from fkp import samples
-from fkp.bulk import WORKER_DIED, JsonLinesWriter, iter_inputs, run_images, sha256_file
+from fkp.bulk import WORKER_DIED, run_images
 from fkp.cli import main
-from fkp.detect import Face, Landmarker
+from fkp.detect import Landmarker
+from fkp.face import Face
+from fkp.inputs import iter_inputs, sha256_file
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.records import JsonLinesWriter
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,6 +27,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.geometry",
         "fkp.metrics",
         "fkp.pose",
+        "fkp.face",
+        "fkp.inputs",
+        "fkp.records",
     ),
     # 1: data sets, model files and networks, drawing
     (
@@ -56,6 +59,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.predict",
         "fkp.weights_io",
         "fkp.resume",
+        "fkp.bulk",
     ),
     # 3: pipelines: detection, video, evaluation, training
     (
@@ -67,6 +71,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.training_data",
         "fkp.train",
         "fkp.video",
+        "fkp.distributed",
     ),
     # 4: the command line
     ("fkp.cli", "fkp.__main__"),

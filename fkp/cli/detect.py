@@ -370,8 +370,9 @@ def run_bulk(args: argparse.Namespace) -> int:
     record per image as it finishes, by worker processes or Ray; an existing JSON Lines output is
     resumed (the one exception to :mod:`fkp.outputs`' rule: it is appended to, never replaced,
     unless ``--overwrite`` starts it over). Exit code 1 when an image failed, 130 on Ctrl-C."""
-    from fkp import bulk
-    from fkp.detect import Landmarker
+    from fkp import bulk, records
+    from fkp.detect import Landmarker, LandmarkerSpec
+    from fkp.inputs import iter_inputs
 
     fmt = _bulk_format(args) or "jsonl"
     _check_bulk_args(args, fmt)
@@ -384,12 +385,12 @@ def run_bulk(args: argparse.Namespace) -> int:
     interrupted = False
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        writer: bulk.JsonLinesWriter | bulk.ParquetWriter
+        writer: records.JsonLinesWriter | records.ParquetWriter
         try:
             if fmt == "parquet":
-                writer = bulk.ParquetWriter(stack.enter_context(output.staged()))
+                writer = records.ParquetWriter(stack.enter_context(output.staged()))
             else:
-                writer = bulk.JsonLinesWriter(output.path, overwrite=args.overwrite)
+                writer = records.JsonLinesWriter(output.path, overwrite=args.overwrite)
         except OSError as error:
             raise CommandError(f"--json {output}: {error.strerror or error}") from None
         stack.callback(writer.close)
@@ -400,19 +401,20 @@ def run_bulk(args: argparse.Namespace) -> int:
             )
 
         def sources() -> Iterator[str]:
-            for name in bulk.iter_inputs(args.paths, args.recursive, args.from_list):
+            for name in iter_inputs(args.paths, args.recursive, args.from_list):
                 if name in writer.done:
                     counts["skipped"] += 1
                 else:
                     yield name
 
-        spec = bulk.LandmarkerSpec(
+        spec = LandmarkerSpec(
             args.detector,
             args.model,
             args.passes,
             args.labels,
             {
-                "rotations": not args.no_rotations,
+                "rotations": args.rotations,
+                **({} if args.max_side is None else {"max_side": args.max_side}),
                 "scale_factor": args.scale_factor,
                 "min_neighbors": args.min_neighbors,
                 "min_size": args.min_size,

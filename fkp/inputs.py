@@ -1,0 +1,95 @@
+"""What a run over many images reads: the image files that paths, folders, globs and list
+files name (:func:`iter_inputs`), and a file's content hash (:func:`sha256_file`).
+
+``fkp detect`` and ``fkp align`` (:mod:`fkp.cli`) list their inputs here; :mod:`fkp.bulk` hashes
+what it reads, and :mod:`fkp.records` compares those hashes to resume.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from fkp.images import IMAGE_SUFFIXES
+
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+def iter_inputs(
+    paths: Iterable[str], recursive: bool = False, list_file: str | os.PathLike[str] | None = None
+) -> Iterator[str]:
+    """The image files to process, lazily, in a stable order: what each path names.
+
+    Args:
+        paths: image files (any name: decoding decides), folders (their files with an image ending,
+            sorted by name; with ``recursive``, also those of every sub-folder, depth first), and
+            glob patterns (``photos/*.jpg``, ``**`` with ``recursive``) that name no existing file.
+        recursive: walk sub-folders.
+        list_file: a text file of further paths, one per line (blank lines and lines starting with
+            ``#`` are skipped); each follows the same rules.
+
+    Yields:
+        Each image's name as it will be reported: the path as given, or joined to its folder.
+        A path that names nothing is yielded as it is, so that its result says it is missing.
+    """
+
+    def lines() -> Iterator[str]:
+        if list_file is None:
+            return
+        with open(list_file, encoding="utf-8") as handle:
+            for line in handle:
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    yield text
+
+    for text in _chain(paths, lines()):
+        yield from _names(text, recursive)
+
+
+def _chain(first: Iterable[str], second: Iterator[str]) -> Iterator[str]:
+    yield from first
+    yield from second
+
+
+def _names(text: str, recursive: bool) -> Iterator[str]:
+    path = Path(text)
+    if path.is_dir():
+        yield from _folder(path, recursive)
+    elif not os.path.lexists(text) and GLOB_CHARACTERS & set(text):
+        matches = sorted(glob.iglob(text, recursive=recursive))
+        for match in matches:
+            if Path(match).is_dir():
+                yield from _folder(Path(match), recursive)
+            else:
+                yield match
+        if not matches:
+            yield text
+    else:
+        yield text
+
+
+def _folder(folder: Path, recursive: bool) -> Iterator[str]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        yield str(folder)  # its result says why it cannot be listed
+        return
+    for entry in entries:
+        if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+            yield str(folder / entry.name)
+    if recursive:
+        for entry in entries:
+            if entry.is_dir():
+                yield from _folder(folder / entry.name, recursive)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes (what a resumed run compares)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
