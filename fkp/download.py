@@ -16,20 +16,17 @@ Layout produced (as upstream)::
 Images are decoded by content: upstream's are RGBA PNGs named ``*.jpg``; other copies may hold WebP.
 Pixel checksums are of the decoded RGB pixels, so any lossless copy matches; they were computed with
 ``python -c "from fkp.download import write_pixel_checksums as w; w('PATH/TO/DATA')"``.
-Only urllib is used for the network; every failure is raised as a :class:`DataError` subclass.
+The network is :mod:`fkp.fetch`'s (urllib); every failure is raised as a :class:`DataError` subclass.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import json
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -38,6 +35,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from fkp.fetch import FetchError, FetchSizeError, fetch, removing_new_folders
 from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from fkp.keypoints_csv import KeypointsCSVError, read_keypoints_csv
 from fkp.model_file import sha256_of
@@ -51,8 +49,6 @@ PRIMARY_SIZE = 338_613_624
 """Size in bytes of the archive at :data:`PRIMARY_URL`."""
 FALLBACK_URL = "https://github.com/udacity/P1_Facial_Keypoints/archive/refs/heads/master.zip"
 """The GitHub repository's archive; the same files are under ``P1_Facial_Keypoints-master/data/``."""
-TIMEOUT_S = 60.0
-"""Seconds without an answer from the server before a download attempt gives up."""
 
 SPLITS = ("training", "test")
 CSV_NAMES = {split: f"{split}_frames_keypoints.csv" for split in SPLITS}
@@ -365,18 +361,9 @@ def download(
     candidates = [Source(s) if isinstance(s, str) else s for s in sources]
     if not candidates:
         raise ValueError("no source to download the data set from")
-    parent = dest.parent
-    made = [folder for folder in (parent, *parent.parents) if not folder.exists()]  # deepest first
-    parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with removing_new_folders(dest.parent):
+        dest.parent.mkdir(parents=True, exist_ok=True)
         return _download_first(candidates, dest, checksums, progress)
-    except BaseException:
-        for folder in made:  # the folders this call made, if still empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
 
 
 def _download_first(
@@ -412,39 +399,14 @@ def _download_into(source: Source, staging: Path, checksums: Mapping[str, str], 
     return _verify(staging, checksums, progress, label=f"the archive from {source.url}")
 
 
-def _fetch(source: Source, archive: Path, progress: bool, timeout: float = TIMEOUT_S) -> None:
-    """Download ``source.url`` to the file ``archive``, checking its length and expected size;
-    ``timeout``: seconds without an answer before giving up."""
+def _fetch(source: Source, archive: Path, progress: bool) -> None:
+    """Download ``source`` to the file ``archive`` (:func:`fkp.fetch.fetch`), as this module's errors."""
     try:
-        with urllib.request.urlopen(source.url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if source.size is not None and total is not None and total != source.size:
-                raise SizeMismatchError(f"{source.url} has {total:,} bytes, expected {source.size:,}")
-            bar = tqdm(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc="downloading",
-                disable=not progress,
-                mininterval=PROGRESS_MININTERVAL_S,
-            )
-            with bar, open(archive, "wb") as out:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except urllib.error.HTTPError as error:
-        raise DownloadError(f"{source.url}: {error}") from None
-    except urllib.error.URLError as error:
-        raise DownloadError(f"{source.url}: {error.reason or error}") from None
-    except (OSError, http.client.HTTPException, ValueError) as error:
-        raise DownloadError(f"{source.url}: {str(error) or type(error).__name__}") from None
-    size = archive.stat().st_size
-    if total is not None and size != total:
-        raise DownloadError(f"{source.url}: connection closed after {size:,} of {total:,} bytes")
-    if source.size is not None and size != source.size:
-        raise SizeMismatchError(f"{source.url} gave {size:,} bytes, expected {source.size:,}")
+        fetch(source.url, archive, source.size, progress)
+    except FetchSizeError as error:
+        raise SizeMismatchError(str(error)) from None
+    except FetchError as error:
+        raise DownloadError(str(error)) from None
 
 
 def _extract(archive: Path, target: Path, url: str, progress: bool) -> None:
