@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_model": "fkp.predict",
     "KeypointModel": "fkp.predict",
-    "SecondPass": "fkp.predict",
+    "SecondPass": "fkp.predictor",
     "list_models": "fkp.model_config",
     "detect_keypoints": "fkp.detect",
     "Landmarker": "fkp.detect",

@@ -29,7 +29,7 @@ from fkp.detectors import Detections, FaceDetector, detect_faces, make_detector
 from fkp.face import Face
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.predict import KeypointPredictor
+from fkp.predictor import KeypointPredictor
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class LandmarkerSpec:
     detector_options: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self) -> Landmarker:
-        from fkp.predict import SecondPass, load_model
+        from fkp.predict import load_model
+        from fkp.predictor import SecondPass
 
         model = load_model(self.model, second_pass=SecondPass(extra_passes=self.passes - 1))
         detector = make_detector(self.detector, notify=lambda line: None, **self.detector_options)
@@ -72,7 +73,7 @@ class Landmarker:
         detector: finds the faces: a :class:`fkp.detectors.FaceDetector`, or a name for
             :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``, or any
             registered one); None: ``"auto"``. Its roll angles, where known, go to the model.
-        model: predicts keypoints in each box (:class:`fkp.predict.KeypointPredictor`); None: the
+        model: predicts keypoints in each box (:class:`fkp.predictor.KeypointPredictor`); None: the
             shipped model, :func:`fkp.predict.load_model`.
         labels: the labelling convention of the keypoints, one of the model's ``conventions``
             (``"300w"``, ``"udacity"`` for the shipped model); None: the model's default, 300-W's.
@@ -216,7 +217,7 @@ def detect_keypoints(
     Args:
         image: (H, W, 3) uint8 RGB, any layout :func:`fkp.images.to_rgb8` accepts, or an image file path.
         detector: a :class:`fkp.detectors.FaceDetector` or a detector name; None: ``"auto"``.
-        model: a :class:`fkp.predict.KeypointPredictor`; None: the shipped model.
+        model: a :class:`fkp.predictor.KeypointPredictor`; None: the shipped model.
         labels: the keypoints' labelling convention, one of the model's; None: its default.
 
     Returns:

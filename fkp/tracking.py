@@ -35,7 +35,7 @@ from fkp.detectors import FaceDetector, detect_faces
 from fkp.face import Face
 from fkp.geometry import keypoints_box, keypoints_roll, upright_box
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.predict import KeypointPredictor
+from fkp.predictor import KeypointPredictor
 from fkp.smoothing import DEFAULT_SMOOTHING, OneEuroFilter, filter_for_strength
 
 HOLD_BOX = 0.02

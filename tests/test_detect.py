@@ -16,7 +16,7 @@ from fkp.detectors import FaceDetector
 from fkp.detectors.haar import HaarFaceDetector
 from fkp.face import Face
 from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
-from fkp.predict import KeypointPredictor
+from fkp.predictor import KeypointPredictor
 
 # Where the astronaut's face is (x0, y0, x1, y1), read off the photo: the detector's box must hold it.
 ASTRONAUT_FACE_CORE = (200, 95, 245, 145)

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.metrics",
         "fkp.pose",
         "fkp.face",
+        "fkp.predictor",
         "fkp.fetch",
         "fkp.inputs",
         "fkp.records",
