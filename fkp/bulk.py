@@ -6,7 +6,7 @@ The pieces::
     run_images          results per image as they finish, from 1 or N worker processes
 
 Inputs are listed by :func:`fkp.inputs.iter_inputs` and results written by :mod:`fkp.records`.
-``fkp detect -r``, ``--from`` and ``--jobs`` (:mod:`fkp.cli.detect`) and
+``fkp detect -r``, ``--from`` and ``--jobs`` (:mod:`fkp.cli.detect_bulk`) and
 :meth:`fkp.detect.Landmarker.run` run on these; :mod:`fkp.distributed` does the same on Ray.
 This module knows the pipeline only as :class:`FaceFinder` (anything with ``detect``), so that
 :mod:`fkp.detect` can build on it.

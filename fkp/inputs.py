@@ -1,5 +1,6 @@
 """What a run over many images reads: the image files that paths, folders, globs and list
-files name (:func:`iter_inputs`), and a file's content hash (:func:`sha256_file`).
+files name (:func:`iter_inputs`, lazily, for a bulk run; :func:`list_images`, at once, with the
+paths that name nothing), and a file's content hash (:func:`sha256_file`).
 
 ``fkp detect`` and ``fkp align`` (:mod:`fkp.cli`) list their inputs here; :mod:`fkp.bulk` hashes
 what it reads, and :mod:`fkp.records` compares those hashes to resume.
@@ -73,17 +74,57 @@ def _names(text: str, recursive: bool) -> Iterator[str]:
 
 def _folder(folder: Path, recursive: bool) -> Iterator[str]:
     try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        entries = _entries(folder)
     except OSError:
         yield str(folder)  # its result says why it cannot be listed
         return
-    for entry in entries:
-        if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-            yield str(folder / entry.name)
+    yield from _images_of(folder, entries)
     if recursive:
         for entry in entries:
             if entry.is_dir():
                 yield from _folder(folder / entry.name, recursive)
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    return sorted(os.scandir(folder), key=lambda entry: entry.name)
+
+
+def _images_of(folder: Path, entries: list[os.DirEntry[str]]) -> list[str]:
+    """The names of the files among ``entries`` with an image ending, joined to ``folder``."""
+    return [
+        str(folder / entry.name)
+        for entry in entries
+        if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def list_images(paths: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The images that ``fkp detect`` (drawing) and ``fkp align`` process, listed at once, and the
+    paths that name none.
+
+    Args:
+        paths: image files (any name: decoding decides) and folders (their files with an image
+            ending, sorted by name, not those of sub-folders). No globs: the shell expands them.
+
+    Returns:
+        (names, errors): each image's name, the path as given or joined to its folder; and
+        ``(path, reason)`` for each path that is missing (``"no such file or folder"``) or cannot
+        be looked at (the system's reason: a name too long, a folder that cannot be listed).
+    """
+    names: list[str] = []
+    errors: list[tuple[str, str]] = []
+    for text in paths:
+        path = Path(text)
+        try:
+            if path.is_dir():
+                names.extend(_images_of(path, _entries(path)))
+            elif path.exists():
+                names.append(text)
+            else:
+                errors.append((text, "no such file or folder"))
+        except OSError as error:  # a name or path too long, a folder that cannot be listed
+            errors.append((text, error.strerror or str(error)))
+    return names, errors
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
