@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.model_file",
         "fkp.art",
         "fkp.align",
+        "fkp.data_check",
         "fkp.download",
         "fkp.w300",
         "fkp.viz",
