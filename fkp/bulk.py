@@ -35,7 +35,7 @@ import numpy as np
 
 from fkp.face import Face
 from fkp.images import ImageReadError, as_rgb8, load_image
-from fkp.inputs import sha256_file
+from fkp.model_file import sha256_of
 
 DEFAULT_BATCH_SIZE = 8
 """Images per task sent to a worker process (and per progress update)."""
@@ -100,7 +100,7 @@ def _read(index: int, source: str | np.ndarray) -> ImageResult | tuple[str, np.n
     path = source if isinstance(source, str) else None
     try:
         if path is not None:
-            digest = sha256_file(path)
+            digest = sha256_of(path)
             return digest, load_image(path)
         image = as_rgb8(source)
         return hashlib.sha256(image.tobytes()).hexdigest(), image

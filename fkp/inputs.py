@@ -1,15 +1,13 @@
 """What a run over many images reads: the image files that paths, folders, globs and list
 files name (:func:`iter_inputs`, lazily, for a bulk run; :func:`list_images`, at once, with the
-paths that name nothing), and a file's content hash (:func:`sha256_file`).
+paths that name nothing).
 
-``fkp detect`` and ``fkp align`` (:mod:`fkp.cli`) list their inputs here; :mod:`fkp.bulk` hashes
-what it reads, and :mod:`fkp.records` compares those hashes to resume.
+``fkp detect`` and ``fkp align`` (:mod:`fkp.cli`) list their inputs here.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -125,12 +123,3 @@ def list_images(paths: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]
         except OSError as error:  # a name or path too long, a folder that cannot be listed
             errors.append((text, error.strerror or str(error)))
     return names, errors
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file's bytes (what a resumed run compares)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fkp.inputs import sha256_file
+from fkp.model_file import sha256_of
 
 
 class JsonLinesWriter:
@@ -103,7 +103,7 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 def _unchanged(name: str, digest: Any) -> bool:
     try:
-        return isinstance(digest, str) and sha256_file(name) == digest
+        return isinstance(digest, str) and sha256_of(name) == digest
     except OSError:
         return True  # no longer there: its line stays, it is not part of this run
 

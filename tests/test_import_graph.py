@@ -31,7 +31,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.predictor",
         "fkp.fetch",
         "fkp.inputs",
-        "fkp.records",
     ),
     # 1: data sets, model files and networks, drawing
     (
@@ -42,6 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.art",
         "fkp.align",
         "fkp.data_check",
+        "fkp.records",
         "fkp.download",
         "fkp.w300",
         "fkp.viz",
