@@ -51,25 +51,38 @@ def matches(boxes: np.ndarray, faces: np.ndarray) -> tuple[int, int]:
     return int(good.any(axis=1).sum()), int((~good.any(axis=0)).sum())
 
 
-def rolled_faces(detectors: dict, root: Path, count: int) -> None:
+def test_faces(root: Path, count: int | None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``count`` YouTube test faces (all for None): (H, W, 3) RGB images and (N, 68, 2) keypoints."""
     names, keypoints = read_keypoints_csv(root / "test_frames_keypoints.csv")
     names, keypoints = names[:count], keypoints[:count].reshape(-1, NUM_KEYPOINTS, 2)
-    images = [read_image(root / "test" / name) for name in names]
-    print(f"Rolled faces: {len(names)} YouTube test faces turned in the image plane (found / false boxes, ms per image)")
+    return [read_image(root / "test" / name) for name in names], keypoints
+
+
+def detect_turned(
+    detector: FaceDetector, images: list[np.ndarray], keypoints: np.ndarray, angle: int
+) -> tuple[int, int, float]:
+    """(faces found, false boxes, seconds in ``detector.detect``) on ``images`` turned by ``angle`` degrees."""
+    found = false = 0
+    seconds = 0.0
+    for image, points in zip(images, keypoints):
+        turned, turned_points = rotate_image(image, points, angle)
+        start = time.perf_counter()
+        boxes = detector.detect(turned)
+        seconds += time.perf_counter() - start
+        hit, extra = matches(boxes, keypoints_box(turned_points)[None])
+        found, false = found + hit, false + extra
+    return found, false, seconds
+
+
+def rolled_faces(detectors: dict, root: Path, count: int) -> None:
+    images, keypoints = test_faces(root, count)
+    print(f"Rolled faces: {len(images)} YouTube test faces turned in the image plane (found / false boxes, ms per image)")
     print(f"{'detector':12s} " + " ".join(f"{f'{a} deg':>16s}" for a in ANGLES))
     for label, detector in detectors.items():
         cells = []
         for angle in ANGLES:
-            found = false = 0
-            seconds = 0.0
-            for image, points in zip(images, keypoints):
-                turned, turned_points = rotate_image(image, points, angle)
-                start = time.perf_counter()
-                boxes = detector.detect(turned)
-                seconds += time.perf_counter() - start
-                hit, extra = matches(boxes, keypoints_box(turned_points)[None])
-                found, false = found + hit, false + extra
-            cells.append(f"{found:3d} {100 * found / len(names):5.1f}% {false:2d} {1000 * seconds / len(names):3.0f}")
+            found, false, seconds = detect_turned(detector, images, keypoints, angle)
+            cells.append(f"{found:3d} {100 * found / len(images):5.1f}% {false:2d} {1000 * seconds / len(images):3.0f}")
         print(f"{label:12s} " + " ".join(f"{c:>16s}" for c in cells))
 
 

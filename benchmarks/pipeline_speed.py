@@ -46,7 +46,7 @@ from fkp.data import read_image
 from fkp.detect import Landmarker
 from fkp.detectors import make_detector
 from fkp.detectors.yunet import MODELS_DIR_ENV, YUNET_FILE, find_yunet
-from fkp.geometry import keypoints_box, rotate_image
+from fkp.geometry import keypoints_box
 from fkp.images import load_image
 from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
@@ -55,7 +55,7 @@ from fkp.tracking import FaceTracker
 from fkp.utils import resolve_data_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
-from detectors import matches  # noqa: E402  - the found-face rule of the detector benchmark
+from detectors import detect_turned, matches, test_faces  # noqa: E402  - the found-face rule and rolled-face count of the detector benchmark
 
 ANGLES = (0, 15, 30, 45, 60, 90)
 COMMON_TEST = ("lfpw_test_", "helen_test_")
@@ -149,22 +149,13 @@ def _fkp_points(model) -> Callable:
 
 
 def rolled_table(root: Path, count: int | None) -> None:
-    names, keypoints = read_keypoints_csv(root / "test_frames_keypoints.csv")
-    names, keypoints = names[:count], keypoints[:count].reshape(-1, NUM_KEYPOINTS, 2)
-    images = [read_image(root / "test" / name) for name in names]
+    images, keypoints = test_faces(root, count)
     detector = make_detector("yunet")
-    print(f"\n2. {len(names)} YouTube test faces turned in the image plane, default settings (--rotations auto)")
+    print(f"\n2. {len(images)} YouTube test faces turned in the image plane, default settings (--rotations auto)")
     print(f"{'degrees':>8s} {'found':>14s} {'ms per image':>13s}")
     for angle in ANGLES:
-        found = 0
-        seconds = 0.0
-        for image, points in zip(images, keypoints):
-            turned, turned_points = rotate_image(image, points, angle)
-            start = time.perf_counter()
-            boxes = detector.detect(turned)
-            seconds += time.perf_counter() - start
-            found += matches(boxes, keypoints_box(turned_points)[None])[0]
-        print(f"{angle:8d} {found:5d} {100 * found / len(names):6.1f}% {ms(seconds, len(names)):13.1f}")
+        found, _, seconds = detect_turned(detector, images, keypoints, angle)
+        print(f"{angle:8d} {found:5d} {100 * found / len(images):6.1f}% {ms(seconds, len(images)):13.1f}")
 
 
 def webcam_frame() -> np.ndarray:

@@ -3,7 +3,7 @@
     FKP_DATA_DIR=... FKP_300W_DIR=... python benchmarks/second_pass.py [--model PATH]
 
 ``model.predict`` runs a second pass on a crop turned upright when the first pass finds the eye
-line tilted by more than its rule's ``roll_threshold`` (:class:`fkp.predict.SecondPass`). This
+line tilted by more than its rule's ``roll_threshold`` (:class:`fkp.predictor.SecondPass`). This
 script scores the rules for what to do with the two answers, with the box of the points, on both
 data sets' faces turned by 0, 15 and 30 degrees:
 
@@ -13,7 +13,7 @@ data sets' faces turned by 0, 15 and 30 degrees:
 * every face gets the upright pass (``extra_passes=1``), averaged as the default rule says:
   what two passes for every face would buy, at twice the time.
 
-Each rule is a model loaded with that :class:`~fkp.predict.SecondPass`, running the package's own
+Each rule is a model loaded with that :class:`~fkp.predictor.SecondPass`, running the package's own
 ``model.predict``, so nothing here repeats its logic. The rows marked ``validation`` are the faces the model's training run held out (its
 ``val_fraction`` and ``seed``, from the weights' metadata or the options): pick a rule there, and read the
 ``test`` rows only as a check. About a minute on one core.
@@ -32,7 +32,8 @@ import fkp
 from fkp import metrics
 from fkp.data import FacialKeypointsDataset, person_disjoint_split
 from fkp.geometry import keypoints_box, rotate_image
-from fkp.predict import KeypointModel, SecondPass
+from fkp.predict import KeypointModel
+from fkp.predictor import SecondPass
 
 ROTATIONS = (0, 15, 30)
 RULES: dict[str, SecondPass] = {

@@ -27,7 +27,8 @@ import numpy as np
 from fkp.data import read_image
 from fkp.detectors import make_detector
 from fkp.keypoints_csv import read_keypoints_csv
-from fkp.predict import KeypointPredictor, load_model
+from fkp.predict import load_model
+from fkp.predictor import KeypointPredictor
 from fkp.utils import resolve_data_dir
 from fkp.video import annotate_video, default_render
 

@@ -16,7 +16,7 @@ import numpy as np
 from fkp.landmarks import NUM_KEYPOINTS, OUTLINES, REGION_COLOURS, REGIONS, Colour
 
 if TYPE_CHECKING:
-    from fkp.detect import Face
+    from fkp.face import Face
 
 BOX_COLOR: Colour = (0, 255, 0)
 """RGB colour of face boxes."""
@@ -112,7 +112,7 @@ def draw_faces(
 
     Args:
         image: (H, W, 3) uint8 RGB.
-        faces: :class:`fkp.detect.Face` objects with coordinates in pixels of ``image``.
+        faces: :class:`fkp.face.Face` objects with coordinates in pixels of ``image``.
         boxes: draw the detector's boxes.
         points: draw the keypoints.
         lines: join the keypoints of each region.

@@ -1,15 +1,15 @@
-"""Keypoints for a whole collection: streamed, in worker processes, resumable.
+"""Keypoints for a whole collection: streamed, in worker processes.
 
 The pieces::
 
-    iter_inputs         the image files of paths, folders (recursive or not), globs and list files
     ImageResult         one image's answer: its name, content hash, size, faces or error
     run_images          results per image as they finish, from 1 or N worker processes
-    JsonLinesWriter     one JSON line per image, appended and flushed; reads what a run left to resume
-    ParquetWriter       the same records as Parquet row groups (needs pyarrow)
 
-``fkp detect -r``, ``--from`` and ``--jobs`` (:mod:`fkp.cli.detect`) and
+Inputs are listed by :func:`fkp.inputs.iter_inputs` and results written by :mod:`fkp.records`.
+``fkp detect -r``, ``--from`` and ``--jobs`` (:mod:`fkp.cli.detect_bulk`) and
 :meth:`fkp.detect.Landmarker.run` run on these; :mod:`fkp.distributed` does the same on Ray.
+This module knows the pipeline only as :class:`FaceFinder` (anything with ``detect``), so that
+:mod:`fkp.detect` can build on it.
 
 Memory stays bounded whatever the collection: inputs are walked lazily and at most
 ``2 * jobs`` chunks of ``batch_size`` images are in flight. A worker that dies (killed by the
@@ -21,9 +21,7 @@ an error.
 from __future__ import annotations
 
 import concurrent.futures
-import glob
 import hashlib
-import json
 import multiprocessing
 import os
 import signal
@@ -31,21 +29,26 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from fkp.images import IMAGE_SUFFIXES, ImageReadError, as_rgb8, load_image
-
-if TYPE_CHECKING:
-    from fkp.detect import Face, Landmarker
+from fkp.face import Face
+from fkp.images import ImageReadError, as_rgb8, load_image
+from fkp.model_file import sha256_of
 
 DEFAULT_BATCH_SIZE = 8
 """Images per task sent to a worker process (and per progress update)."""
 WORKER_DIED = "the worker process running it died twice (killed, or out of memory?)"
 """The error of an image whose worker died on the first try and on the retry."""
-GLOB_CHARACTERS = frozenset("*?[")
+
+
+class FaceFinder(Protocol):
+    """What a bulk run calls per image, as :class:`fkp.detect.Landmarker` is: ``detect`` of an
+    (H, W, 3) uint8 RGB image gives its faces, in pixels of the image. An optional
+    ``detect_many(images) -> list[list[Face]]`` runs a chunk at once."""
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
 def default_jobs() -> int:
@@ -54,83 +57,6 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def iter_inputs(
-    paths: Iterable[str], recursive: bool = False, list_file: str | os.PathLike[str] | None = None
-) -> Iterator[str]:
-    """The image files to process, lazily, in a stable order: what each path names.
-
-    Args:
-        paths: image files (any name: decoding decides), folders (their files with an image ending,
-            sorted by name; with ``recursive``, also those of every sub-folder, depth first), and
-            glob patterns (``photos/*.jpg``, ``**`` with ``recursive``) that name no existing file.
-        recursive: walk sub-folders.
-        list_file: a text file of further paths, one per line (blank lines and lines starting with
-            ``#`` are skipped); each follows the same rules.
-
-    Yields:
-        Each image's name as it will be reported: the path as given, or joined to its folder.
-        A path that names nothing is yielded as it is, so that its result says it is missing.
-    """
-
-    def lines() -> Iterator[str]:
-        if list_file is None:
-            return
-        with open(list_file, encoding="utf-8") as handle:
-            for line in handle:
-                text = line.strip()
-                if text and not text.startswith("#"):
-                    yield text
-
-    for text in _chain(paths, lines()):
-        yield from _names(text, recursive)
-
-
-def _chain(first: Iterable[str], second: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from second
-
-
-def _names(text: str, recursive: bool) -> Iterator[str]:
-    path = Path(text)
-    if path.is_dir():
-        yield from _folder(path, recursive)
-    elif not os.path.lexists(text) and GLOB_CHARACTERS & set(text):
-        matches = sorted(glob.iglob(text, recursive=recursive))
-        for match in matches:
-            if Path(match).is_dir():
-                yield from _folder(Path(match), recursive)
-            else:
-                yield match
-        if not matches:
-            yield text
-    else:
-        yield text
-
-
-def _folder(folder: Path, recursive: bool) -> Iterator[str]:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError:
-        yield str(folder)  # its result says why it cannot be listed
-        return
-    for entry in entries:
-        if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-            yield str(folder / entry.name)
-    if recursive:
-        for entry in entries:
-            if entry.is_dir():
-                yield from _folder(folder / entry.name, recursive)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file's bytes (what a resumed run compares)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -143,7 +69,7 @@ class ImageResult:
         sha256: hex sha256 of the file's bytes (of the pixel bytes for an in-memory image); None
             when the file cannot be read.
         width, height: the image's size in pixels (None after an error).
-        faces: one :class:`fkp.detect.Face` per face found, boxes and keypoints in pixels of the image.
+        faces: one :class:`fkp.face.Face` per face found, boxes and keypoints in pixels of the image.
         error: why the image has no answer (unreadable, missing, its worker died), else None.
     """
 
@@ -174,7 +100,7 @@ def _read(index: int, source: str | np.ndarray) -> ImageResult | tuple[str, np.n
     path = source if isinstance(source, str) else None
     try:
         if path is not None:
-            digest = sha256_file(path)
+            digest = sha256_of(path)
             return digest, load_image(path)
         image = as_rgb8(source)
         return hashlib.sha256(image.tobytes()).hexdigest(), image
@@ -191,7 +117,7 @@ def _answer(index: int, source: Any, digest: str, image: np.ndarray, faces: list
     return ImageResult(index, path, digest, int(image.shape[1]), int(image.shape[0]), faces)
 
 
-def detect_one(landmarker: Landmarker, index: int, source: str | np.ndarray) -> ImageResult:
+def detect_one(landmarker: FaceFinder, index: int, source: str | np.ndarray) -> ImageResult:
     """Run ``landmarker`` on one image file or array; a failure becomes the result's ``error``."""
     read = _read(index, source)
     if isinstance(read, ImageResult):
@@ -204,7 +130,7 @@ def detect_one(landmarker: Landmarker, index: int, source: str | np.ndarray) -> 
     return _answer(index, source, digest, image, faces)
 
 
-def detect_chunk(landmarker: Landmarker, chunk: list[tuple[int, Any]]) -> list[ImageResult]:
+def detect_chunk(landmarker: FaceFinder, chunk: list[tuple[int, Any]]) -> list[ImageResult]:
     """Results of a chunk of ``(index, path or image)``: the faces of all its readable images go
     through the keypoint network together (:meth:`fkp.detect.Landmarker.detect_many`); should
     that fail, each image is run alone, so that one bad image fails alone."""
@@ -231,40 +157,11 @@ def detect_chunk(landmarker: Landmarker, chunk: list[tuple[int, Any]]) -> list[I
     return results
 
 
-@dataclass(frozen=True)
-class LandmarkerSpec:
-    """How a worker process builds its :class:`fkp.detect.Landmarker`: names and files, no objects,
-    so that it can be sent to a fresh process. Calling it builds one.
-
-    Attributes:
-        detector: a name for :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``).
-        model: a model file for :func:`fkp.predict.load_model`; None: the shipped model.
-        passes: keypoint passes per face (``fkp detect --passes``).
-        labels: the keypoints' labelling convention, one of the model's; None: its default.
-        detector_options: further options of :func:`fkp.detectors.make_detector` (``rotations``, ``min_size``, ...).
-    """
-
-    detector: str = "auto"
-    model: str | None = None
-    passes: int = 1
-    labels: str | None = None
-    detector_options: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self) -> Landmarker:
-        from fkp.detect import Landmarker
-        from fkp.detectors import make_detector
-        from fkp.predict import SecondPass, load_model
-
-        model = load_model(self.model, second_pass=SecondPass(extra_passes=self.passes - 1))
-        detector = make_detector(self.detector, notify=lambda line: None, **self.detector_options)
-        return Landmarker(detector, model, labels=self.labels)
-
-
 Chunk = list[tuple[int, Any]]  # (index, path or image) pairs
-_worker_landmarker: Landmarker | None = None
+_worker_landmarker: FaceFinder | None = None
 
 
-def _start_worker(factory: Callable[[], Landmarker]) -> None:
+def _start_worker(factory: Callable[[], FaceFinder]) -> None:
     """Worker process initializer: Ctrl-C is the parent's to handle; one thread; the model once."""
     global _worker_landmarker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -305,7 +202,7 @@ def _chunks(sources: Iterable[Any], size: int) -> Iterator[Chunk]:
 
 def run_images(
     sources: Iterable[str | np.ndarray],
-    factory: Callable[[], Landmarker],
+    factory: Callable[[], FaceFinder],
     jobs: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[ImageResult]:
@@ -313,10 +210,10 @@ def run_images(
 
     Args:
         sources: image file paths or (H, W, 3) uint8 RGB arrays, read lazily.
-        factory: builds the :class:`fkp.detect.Landmarker` once per worker process (once in this
+        factory: builds the :class:`FaceFinder` (a :class:`fkp.detect.Landmarker`) once per worker process (once in this
             process for ``jobs=1``). Workers start from a fresh process (forkserver, or spawn),
             never forked from this one (OpenCV's and onnxruntime's threads do not survive a fork),
-            so for ``jobs > 1`` it is sent to them: a :class:`LandmarkerSpec`, or any picklable callable.
+            so for ``jobs > 1`` it is sent to them: a :class:`fkp.detect.LandmarkerSpec`, or any picklable callable.
         jobs: worker processes; 1 runs in this process.
         batch_size: images per task handed to a worker.
 
@@ -338,7 +235,7 @@ def run_images(
 class _Pool:
     """Worker processes with at most ``2 * jobs`` chunks in flight, rebuilt when one dies."""
 
-    def __init__(self, factory: Callable[[], Landmarker], jobs: int) -> None:
+    def __init__(self, factory: Callable[[], FaceFinder], jobs: int) -> None:
         self.factory = factory
         self.jobs = jobs
         if "forkserver" in multiprocessing.get_all_start_methods():
@@ -405,171 +302,3 @@ class _Pool:
                     self.retry.extend(chunk)
             pending.clear()
             self._stop()
-
-
-class JsonLinesWriter:
-    """Results as JSON Lines, one line per image, each appended and flushed as it comes.
-
-    Opened on an existing file without ``overwrite``, it resumes: a last line cut short by a
-    killed run is removed, and so are error lines and lines whose image has changed since (its
-    sha256 differs), so that those images run again; :attr:`done` holds the names whose lines
-    stay. The file is locked against a second concurrent run.
-
-    Args:
-        path: the ``.jsonl`` file (made if missing), or None for standard output (no resume).
-        overwrite: start the file over.
-
-    Raises:
-        OSError: the file cannot be opened, or another run holds it (``BlockingIOError``).
-    """
-
-    def __init__(self, path: Path | None, overwrite: bool = False) -> None:
-        self.path = path
-        self.done: set[str] = set()
-        self.dropped = 0
-        if path is None:
-            self._fd = 1
-            return
-        resume = path.is_file() and not overwrite
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if resume else os.O_TRUNC)
-        self._fd = os.open(path, flags, 0o666)
-        try:
-            _lock_exclusive(self._fd, path)
-            if resume:
-                self._resume(path)
-        except BaseException:
-            os.close(self._fd)
-            raise
-
-    def _resume(self, path: Path) -> None:
-        kept: list[bytes] = []
-        with open(path, "rb") as handle:
-            for line in handle:
-                record = _parse(line)
-                if record is None:  # cut short by a killed run, or not a result line
-                    self.dropped += 1
-                    continue
-                name = record["path"]
-                if record.get("error") or name in self.done or not _unchanged(name, record.get("sha256")):
-                    self.dropped += 1
-                    continue
-                self.done.add(name)
-                kept.append(line if line.endswith(b"\n") else line + b"\n")
-        if self.dropped:  # rewrite in place what stays (the lock is held on this file)
-            os.ftruncate(self._fd, 0)
-            for line in kept:
-                os.write(self._fd, line)
-            os.fsync(self._fd)
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Append one record as one line (one ``write`` call: a killed run leaves whole lines)."""
-        line = json.dumps(record) + "\n"
-        if self._fd == 1:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            return
-        payload = line.encode()
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    def close(self) -> None:
-        """Close the file (standard output stays open)."""
-        if self._fd != 1:
-            os.close(self._fd)
-            self._fd = 1
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
-
-
-def _unchanged(name: str, digest: Any) -> bool:
-    try:
-        return isinstance(digest, str) and sha256_file(name) == digest
-    except OSError:
-        return True  # no longer there: its line stays, it is not part of this run
-
-
-def _lock_exclusive(fd: int, path: Path) -> None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise BlockingIOError(f"{path}: another run is writing it") from None
-
-
-PARQUET_ROWS = 1024
-"""Records per Parquet row group."""
-
-
-def parquet_schema() -> Any:
-    """The Parquet columns: path, sha256, width, height, labels, error, then per face ``boxes``
-    (x, y, w, h), ``scores`` and ``keypoints`` ((68, 2) x, y), all in pixels of the image."""
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("path", pa.string()),
-            ("sha256", pa.string()),
-            ("width", pa.int32()),
-            ("height", pa.int32()),
-            ("labels", pa.string()),
-            ("error", pa.string()),
-            ("boxes", pa.list_(pa.list_(pa.float32()))),
-            ("scores", pa.list_(pa.float64())),
-            ("keypoints", pa.list_(pa.list_(pa.list_(pa.float32())))),
-        ]
-    )
-
-
-class ParquetWriter:
-    """The records of :class:`JsonLinesWriter` as Parquet, in row groups of :data:`PARQUET_ROWS`.
-
-    Parquet cannot be appended to, so the file is written to a temporary beside it and becomes
-    the output at :meth:`close` (also after Ctrl-C: the finished results are kept). There is no
-    resume; :attr:`done` is empty.
-
-    Args:
-        path: the file to write (staged; see :meth:`fkp.outputs.Output.staged`).
-    """
-
-    def __init__(self, path: Path) -> None:
-        import pyarrow.parquet as pq
-
-        self.done: set[str] = set()
-        self.dropped = 0
-        self._rows: list[dict[str, Any]] = []
-        self._writer = pq.ParquetWriter(str(path), parquet_schema())
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Buffer one record; a full row group is written."""
-        faces = record["faces"]
-        row = {key: record[key] for key in ("path", "sha256", "width", "height", "labels", "error")}
-        row["boxes"] = [face["box"] for face in faces]
-        row["scores"] = [face["score"] for face in faces]
-        row["keypoints"] = [face["keypoints"] for face in faces]
-        self._rows.append(row)
-        if len(self._rows) >= PARQUET_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-
-        if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=parquet_schema()))
-            self._rows = []
-
-    def close(self) -> None:
-        """Write what is buffered and the file's footer."""
-        self._flush()
-        self._writer.close()

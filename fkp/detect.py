@@ -2,7 +2,8 @@
 
 The pieces::
 
-    Face                one face: box, keypoints (68, 2) in pixels of the input image, score
+    Face                one face: box, keypoints (68, 2) in pixels of the input image, score (:mod:`fkp.face`)
+    LandmarkerSpec      how a worker process builds a Landmarker, from names
     Landmarker          the pipeline, built once: Landmarker(detector, model)(image) -> list[Face];
                         Landmarker(...).run(paths, jobs=N) streams many images (:mod:`fkp.bulk`)
     detect_keypoints    one call for one photo: builds a Landmarker and runs it
@@ -19,59 +20,44 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from fkp.bulk import DEFAULT_BATCH_SIZE, LandmarkerSpec
+from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, run_images
 from fkp.detectors import Detections, FaceDetector, detect_faces, make_detector
+from fkp.face import Face
 from fkp.images import as_rgb8
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.predict import KeypointPredictor
-
-if TYPE_CHECKING:
-    from fkp.bulk import ImageResult
+from fkp.predictor import KeypointPredictor
 
 
-def _frozen_array(values: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-    array = np.array(values, dtype=np.float32)  # a copy, so freezing it cannot freeze the caller's array
-    if array.shape != shape:
-        raise ValueError(f"Face.{name} must have shape {shape}, got {array.shape}")
-    array.flags.writeable = False
-    return array
-
-
-@dataclass(frozen=True, eq=False)
-class Face:
-    """One detected face.
+@dataclass(frozen=True)
+class LandmarkerSpec:
+    """How a worker process builds its :class:`Landmarker`: names and files, no objects,
+    so that it can be sent to a fresh process. Calling it builds one.
 
     Attributes:
-        box: (4,) float32 x, y, w, h of the detector's box, in pixels of the input image.
-        keypoints: (68, 2) float32 points, x then y, in pixels of the input image.
-        score: the detector's confidence (for :class:`fkp.detectors.haar.HaarFaceDetector`, the
-            number of raw detections merged into the box; for YuNet, 0-1), or None if the detector
-            gives none.
-
-    The arrays are read-only copies.
+        detector: a name for :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``).
+        model: a model file for :func:`fkp.predict.load_model`; None: the shipped model.
+        passes: keypoint passes per face (``fkp detect --passes``).
+        labels: the keypoints' labelling convention, one of the model's; None: its default.
+        detector_options: further options of :func:`fkp.detectors.make_detector` (``rotations``, ``min_size``, ...).
     """
 
-    box: np.ndarray
-    keypoints: np.ndarray
-    score: float | None = field(default=None)
+    detector: str = "auto"
+    model: str | None = None
+    passes: int = 1
+    labels: str | None = None
+    detector_options: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "box", _frozen_array(self.box, (4,), "box"))
-        object.__setattr__(self, "keypoints", _frozen_array(self.keypoints, (NUM_KEYPOINTS, 2), "keypoints"))
-        if self.score is not None:
-            object.__setattr__(self, "score", float(self.score))
+    def __call__(self) -> Landmarker:
+        from fkp.predict import load_model
+        from fkp.predictor import SecondPass
 
-    def to_dict(self, decimals: int = 2) -> dict[str, Any]:
-        """JSON-ready form: ``{"box": [x, y, w, h], "score": float | None, "keypoints": [[x, y], ...]}``."""
-        return {
-            "box": [round(float(v), decimals) for v in self.box],
-            "score": self.score,
-            "keypoints": [[round(float(x), decimals), round(float(y), decimals)] for x, y in self.keypoints],
-        }
+        model = load_model(self.model, second_pass=SecondPass(extra_passes=self.passes - 1))
+        detector = make_detector(self.detector, notify=lambda line: None, **self.detector_options)
+        return Landmarker(detector, model, labels=self.labels)
 
 
 class Landmarker:
@@ -87,7 +73,7 @@ class Landmarker:
         detector: finds the faces: a :class:`fkp.detectors.FaceDetector`, or a name for
             :func:`fkp.detectors.make_detector` (``"auto"``, ``"yunet"``, ``"haar"``, or any
             registered one); None: ``"auto"``. Its roll angles, where known, go to the model.
-        model: predicts keypoints in each box (:class:`fkp.predict.KeypointPredictor`); None: the
+        model: predicts keypoints in each box (:class:`fkp.predictor.KeypointPredictor`); None: the
             shipped model, :func:`fkp.predict.load_model`.
         labels: the labelling convention of the keypoints, one of the model's ``conventions``
             (``"300w"``, ``"udacity"`` for the shipped model); None: the model's default, 300-W's.
@@ -191,11 +177,9 @@ class Landmarker:
 
         Raises:
             ValueError: ``jobs > 1`` for a landmarker built from objects rather than names; use
-                :func:`fkp.bulk.run_images` with a :class:`fkp.bulk.LandmarkerSpec` or another
+                :func:`fkp.bulk.run_images` with a :class:`LandmarkerSpec` or another
                 picklable factory.
         """
-        from fkp.bulk import run_images
-
         if jobs > 1 and self.spec is None:
             raise ValueError(
                 "jobs > 1 builds a Landmarker in each worker, from names: Landmarker(detector_name); "
@@ -233,7 +217,7 @@ def detect_keypoints(
     Args:
         image: (H, W, 3) uint8 RGB, any layout :func:`fkp.images.to_rgb8` accepts, or an image file path.
         detector: a :class:`fkp.detectors.FaceDetector` or a detector name; None: ``"auto"``.
-        model: a :class:`fkp.predict.KeypointPredictor`; None: the shipped model.
+        model: a :class:`fkp.predictor.KeypointPredictor`; None: the shipped model.
         labels: the keypoints' labelling convention, one of the model's; None: its default.
 
     Returns:

@@ -14,7 +14,7 @@ one worker does with a batch of images::
 
 :class:`LandmarkerBatch` is the callable class that ``map_batches`` runs: each Ray worker builds
 one :class:`fkp.detect.Landmarker` (detector and model loaded once) and reuses it for every
-batch. The rows it writes are :func:`fkp.bulk.parquet_schema`'s, the columns of
+batch. The rows it writes are :func:`fkp.records.parquet_schema`'s, the columns of
 ``fkp detect --format parquet``, with the same numbers as the local runner (:mod:`fkp.bulk`).
 ``fkp detect --engine ray [--address ADDR]`` runs on :func:`run_paths`.
 """
@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, LandmarkerSpec, detect_chunk, parquet_schema
+from fkp.bulk import DEFAULT_BATCH_SIZE, ImageResult, detect_chunk
+from fkp.detect import LandmarkerSpec
+from fkp.records import parquet_schema
 
 RAY_HINT = "pip install 'fkp[ray]'"
 
@@ -56,7 +58,7 @@ class LandmarkerBatch:
         RGB arrays (``ray.data.read_images(..., mode="RGB")``; its ``path`` column is kept).
 
         Returns:
-            A ``pyarrow.Table`` of :func:`fkp.bulk.parquet_schema`'s columns, one row per image:
+            A ``pyarrow.Table`` of :func:`fkp.records.parquet_schema`'s columns, one row per image:
             ``boxes`` (faces, 4) x, y, w, h, ``scores`` (faces,), ``keypoints`` (faces, 68, 2) x, y,
             all in pixels of the image; ``error`` for an image that cannot be read.
         """
@@ -109,7 +111,7 @@ def detect_dataset(
 
     Returns:
         A lazy ``ray.data.Dataset``, one row per image, with the columns of
-        :func:`fkp.bulk.parquet_schema`: path, sha256, width, height, labels, error, boxes,
+        :func:`fkp.records.parquet_schema`: path, sha256, width, height, labels, error, boxes,
         scores, keypoints (pixels of the image).
     """
     import ray
@@ -128,7 +130,7 @@ def detect_dataset(
 
 def result_from_row(index: int, row: dict[str, Any]) -> ImageResult:
     """An :class:`fkp.bulk.ImageResult` from one row of :func:`detect_dataset` (what the local runner yields)."""
-    from fkp.detect import Face
+    from fkp.face import Face
 
     faces = [
         Face(box=np.asarray(box, dtype=np.float32), keypoints=np.asarray(np.stack(points), dtype=np.float32), score=s)

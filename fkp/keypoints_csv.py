@@ -3,7 +3,7 @@
 A header line, then one row per image: the image's file name, then 136 numbers
 ``x0, y0, ..., x67, y67`` in pixels of that image (the Udacity layout, which ``fkp data prepare-300w``
 writes too). :func:`fkp.data.FacialKeypointsDataset`, ``fkp data verify``
-(:func:`fkp.download.verify_data`) and the benchmarks all read it with :func:`read_keypoints_csv`.
+(:func:`fkp.data_check.verify`) and the benchmarks all read it with :func:`read_keypoints_csv`.
 """
 
 from __future__ import annotations

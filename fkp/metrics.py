@@ -8,7 +8,7 @@ the cumulative error distribution (CED) from 0 to 8%, divided by 8% so that it l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -125,15 +125,8 @@ def report(predicted: np.ndarray, truth: np.ndarray) -> Report:
     errors = point_errors(predicted, truth)
     if len(errors) == 0:
         return _no_faces()
-    per_face = errors.mean(axis=1)
-    return Report(
-        count=len(per_face),
-        mean_nme=float(per_face.mean()),
-        median_nme=float(np.median(per_face)),
-        failure_rate=failure_rate(per_face),
-        auc=auc(per_face),
-        region_nme={name: float(errors[:, indices].mean()) for name, indices in REGIONS.items()},
-    )
+    regions = {name: float(errors[:, indices].mean()) for name, indices in REGIONS.items()}
+    return replace(summarize(errors.mean(axis=1)), region_nme=regions)
 
 
 def plot_ced(curves: dict[str, np.ndarray], threshold: float = FAILURE_THRESHOLD, ax=None):

@@ -141,3 +141,45 @@ def parse_metadata(path: Path, metadata: dict[str, str]) -> ModelFile:
     if not isinstance(info, dict):
         raise WeightsError(f"{path}: bad fkp metadata: info is not a JSON object")
     return ModelFile(config, box_scale, info)
+
+
+def onnx_session(source: str | os.PathLike[str] | bytes, threads: int) -> Any:
+    """An onnxruntime session on the CPU, for a file or serialised graph.
+
+    Raises:
+        WeightsError: (one line) not an ONNX model onnxruntime can run.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    model = source if isinstance(source, bytes) else str(source)
+    try:
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for a bad file
+        where = "the exported graph" if isinstance(source, bytes) else str(source)
+        raise WeightsError(f"{where}: not an ONNX model onnxruntime can run ({type(error).__name__})") from error
+
+
+def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (read through onnxruntime, so no onnx package needed)."""
+    return dict(onnx_session(path, 1).get_modelmeta().custom_metadata_map)
+
+
+def check_onnx_pair(session: Any, onnx_path: str | os.PathLike[str], weights: Path, input_size: int) -> None:
+    """Refuse an ONNX file (open as the onnxruntime ``session``) that was exported from other weights
+    than the safetensors file ``weights``, or that takes other than (batch, 1, input_size, input_size) crops.
+
+    Raises:
+        WeightsError: (one line) naming the command that writes it again.
+    """
+    recorded = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_SHA256_KEY)
+    if recorded != sha256_of(weights):
+        raise WeightsError(
+            f"{onnx_path}: not made from {weights.name} (sha256 differs); "
+            f"write it again with: fkp export --model {weights} --onnx {onnx_path}"
+        )
+    inputs = session.get_inputs()[0].shape  # ["batch", 1, S, S]
+    if list(inputs[1:]) != [1, input_size, input_size]:
+        raise WeightsError(f"{onnx_path}: input shape {inputs} does not fit a {input_size} px model")

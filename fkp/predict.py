@@ -9,13 +9,7 @@ with the box styles of :mod:`fkp.calibration`). Each box becomes a square graysc
 :func:`fkp.geometry.box_affine`), all crops go through the network in one batch, and the points
 are mapped back to the image.
 
-Roll normalisation: the model does not care how the head is rolled. A first pass finds the
-points; when their eye line is tilted from the crop's axes by more than the model's
-:class:`SecondPass` rule allows, a second pass runs on a crop turned so that the face is upright
-and framed by the points found (:func:`fkp.geometry.upright_affine`), and its points are mapped
-back, averaged with the first pass's or replacing them as the rule says. A detector that knows
-each face's roll (YuNet's eye points) can pass it as ``angles``, so the first pass is already
-upright. ``SecondPass.off()`` asks for the first pass alone.
+Roll normalisation (when a face gets an upright second pass) is :class:`fkp.predictor.SecondPass`'s rule.
 
 Weights are stored as safetensors, with the model config and preprocessing in its metadata: no
 pickled code is ever loaded. Beside each ``NAME.safetensors`` lies ``NAME.onnx``, the same network
@@ -28,14 +22,12 @@ model needs it; neither imports this module.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -45,77 +37,22 @@ from fkp.geometry import DEFAULT_BOX_SCALE
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.model_config import ModelConfig
 from fkp.model_file import (
-    WEIGHTS_SHA256_KEY,
     ModelFile,
     WeightsError,
+    check_onnx_pair,
     onnx_metadata,
+    onnx_session,
     parse_metadata,
+    read_onnx_metadata,
     read_safetensors_metadata,
-    sha256_of,
 )
+from fkp.predictor import SecondPass
 
 if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_WEIGHTS = "default.safetensors"
 Backend = Literal["torch", "onnx"]
-
-
-@runtime_checkable
-class KeypointPredictor(Protocol):
-    """Anything with the model API of :func:`load_model`: ``predict(image, boxes, angles, labels) -> keypoints``."""
-
-    def predict(
-        self, image: np.ndarray, boxes: np.ndarray, angles: np.ndarray | None = None, labels: str | None = None
-    ) -> np.ndarray:
-        """Keypoints of the face in each box.
-
-        Args:
-            image: (H, W, 3) uint8 RGB.
-            boxes: (N, 4) float x, y, w, h in pixels.
-            angles: (N,) roll of each face in degrees (:func:`fkp.geometry.roll_degrees`), NaN
-                where unknown; None when no angle is known.
-            labels: the labelling convention to answer in (:mod:`fkp.conventions`); None: the
-                predictor's default.
-
-        Returns:
-            (N, 68, 2) keypoints in pixels of ``image``, x then y.
-        """
-        ...
-
-
-@dataclass(frozen=True)
-class SecondPass:
-    """When a face gets an upright second pass, and how it meets the first: the model's rule.
-
-    After each pass, a face's roll left in the crop it was cut from (the eye line of the points
-    found, :func:`fkp.geometry.keypoints_roll`, less the roll the crop was turned by) is its tilt.
-
-    Attributes:
-        roll_threshold: degrees of tilt above which a face gets an upright pass
-            (``math.inf``: never, see :meth:`off`).
-        average_tilt: degrees of tilt up to which the pass before's points are averaged with the
-            upright pass's instead of replaced by them: there both crops are views the network
-            was trained on (training tilts its everyday crops by a few degrees),
-            and two views of one face err differently. ``benchmarks/second_pass.py`` scores rules.
-        extra_passes: upright passes every face gets whatever its tilt, each cropped around the
-            points of the pass before.
-    """
-
-    roll_threshold: float = 10.0
-    average_tilt: float = 25.0
-    extra_passes: int = 0
-
-    def __post_init__(self) -> None:
-        if math.isnan(self.roll_threshold) or math.isnan(self.average_tilt):
-            raise ValueError(f"second-pass angles must be numbers, got {self}")
-        if not (isinstance(self.extra_passes, int) and self.extra_passes >= 0):
-            raise ValueError(f"extra_passes must be an integer >= 0, got {self.extra_passes!r}")
-
-    @classmethod
-    def off(cls) -> SecondPass:
-        """One plain pass: crop the given box, predict; never a second look."""
-        return cls(roll_threshold=math.inf)
 
 
 class KeypointModel:
@@ -394,11 +331,11 @@ class KeypointModel:
             WeightsError: (one line) :attr:`onnx_path` is not an ONNX model onnxruntime can run.
         """
         if self.onnx_path is not None:
-            self._onnx_session = _onnx_session(self.onnx_path, threads)
+            self._onnx_session = onnx_session(self.onnx_path, threads)
         else:
             from fkp.export import onnx_bytes
 
-            self._onnx_session = _onnx_session(onnx_bytes(self.net, self.config), threads)
+            self._onnx_session = onnx_session(onnx_bytes(self.net, self.config), threads)
         return self
 
 
@@ -443,7 +380,7 @@ def load_model(
     if path.suffix == ".onnx":
         if not use_onnx:
             raise WeightsError(f"{path}: an ONNX model runs with onnxruntime only, not backend={backend!r}")
-        model = _from_file(None, parse_metadata(path, _onnx_metadata(path)), second_pass)
+        model = _from_file(None, parse_metadata(path, read_onnx_metadata(path)), second_pass)
         model.onnx_path = path
         return model.use_onnx(threads=threads)
     if path.suffix == ".pt":
@@ -463,7 +400,7 @@ def load_model(
         )
     model.use_onnx(threads=threads)
     if model.onnx_path is not None:
-        _check_pair(model, path)
+        check_onnx_pair(model._onnx_session, model.onnx_path, path, model.input_size)
     return model
 
 
@@ -488,43 +425,6 @@ def _read_checkpoint(path: Path) -> tuple[nn.Module, ModelFile]:
                 f"{path}: not an fkp training checkpoint (torch.load with weights_only=True refused it: "
                 f"{type(error.__cause__).__name__})"
             ) from error
-
-
-def _onnx_session(source: str | os.PathLike[str] | bytes, threads: int) -> Any:
-    """An onnxruntime session on the CPU, for a file or serialised graph.
-
-    Raises:
-        WeightsError: (one line) not an ONNX model onnxruntime can run.
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    model = source if isinstance(source, bytes) else str(source)
-    try:
-        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own exception types for a bad file
-        where = "the exported graph" if isinstance(source, bytes) else str(source)
-        raise WeightsError(f"{where}: not an ONNX model onnxruntime can run ({type(error).__name__})") from error
-
-
-def _onnx_metadata(path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (read through onnxruntime, so no onnx package needed)."""
-    return dict(_onnx_session(path, 1).get_modelmeta().custom_metadata_map)
-
-
-def _check_pair(model: KeypointModel, weights: Path) -> None:
-    """Refuse an ONNX file that was exported from other weights than ``weights``."""
-    recorded = model._onnx_session.get_modelmeta().custom_metadata_map.get(WEIGHTS_SHA256_KEY)
-    if recorded != sha256_of(weights):
-        raise WeightsError(
-            f"{model.onnx_path}: not made from {weights.name} (sha256 differs); "
-            f"write it again with: fkp export --model {weights} --onnx {model.onnx_path}"
-        )
-    inputs = model._onnx_session.get_inputs()[0].shape  # ["batch", 1, S, S]
-    if list(inputs[1:]) != [1, model.input_size, model.input_size]:
-        raise WeightsError(f"{model.onnx_path}: input shape {inputs} does not fit a {model.input_size} px model")
 
 
 def _has_onnxruntime() -> bool:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fkp.boxes import box_overlap
-from fkp.detect import Face
 from fkp.detectors import FaceDetector, detect_faces
+from fkp.face import Face
 from fkp.geometry import keypoints_box, keypoints_roll, upright_box
 from fkp.landmarks import NUM_KEYPOINTS
-from fkp.predict import KeypointPredictor
+from fkp.predictor import KeypointPredictor
 from fkp.smoothing import DEFAULT_SMOOTHING, OneEuroFilter, filter_for_strength
 
 HOLD_BOX = 0.02
@@ -191,7 +191,7 @@ class FaceTracker:
         min_overlap: the overlap for a detection to continue a track (:func:`match_boxes`).
         keep_missed: frames an undrawn track is kept for its face to be found again.
 
-    Call it on each frame, in order; it returns one :class:`fkp.detect.Face` per drawn track, with
+    Call it on each frame, in order; it returns one :class:`fkp.face.Face` per drawn track, with
     the smoothed box and points and the score of the detection that started the track.
     """
 
@@ -249,7 +249,7 @@ class FaceTracker:
                 None counts frames at :data:`DEFAULT_FPS`.
 
         Returns:
-            One :class:`fkp.detect.Face` per face, smoothed, coordinates in pixels of ``image``.
+            One :class:`fkp.face.Face` per face, smoothed, coordinates in pixels of ``image``.
         """
         self._frame += 1
         timestamp = self._frame / DEFAULT_FPS if timestamp is None else float(timestamp)

@@ -78,7 +78,7 @@ def set_seed(seed: int) -> None:
 def resolve_data_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """Find the data folder: ``directory`` if given, else ``$FKP_DATA_DIR``, else ``./data``.
 
-    The folder is not checked for content; :func:`fkp.download.verify` does that.
+    The folder is not checked for content; :func:`fkp.data_check.verify` does that.
     """
     if directory is not None:
         return Path(directory).expanduser()

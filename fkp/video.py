@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from fkp.annotate import draw_faces
-from fkp.detect import Face
 from fkp.detectors import FaceDetector
-from fkp.predict import KeypointPredictor
+from fkp.face import Face
+from fkp.predictor import KeypointPredictor
 from fkp.smoothing import DEFAULT_SMOOTHING
 from fkp.tracking import DETECT_EVERY, FaceTracker
 from fkp.utils import PROGRESS_MININTERVAL_S, atomic_output

@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from fkp.download import CSV_NAMES, SPLITS, DataError, DestinationError, check_destination
+from fkp.data_check import CSV_NAMES, SPLITS, DataError
+from fkp.download import DestinationError, check_destination
 from fkp.images import ImageReadError, load_image
 from fkp.keypoints_csv import write_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS

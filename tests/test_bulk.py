@@ -16,10 +16,14 @@ import numpy as np
 import pytest
 
 from fkp import samples
-from fkp.bulk import WORKER_DIED, JsonLinesWriter, iter_inputs, run_images, sha256_file
+from fkp.bulk import WORKER_DIED, run_images
 from fkp.cli import main
-from fkp.detect import Face, Landmarker
+from fkp.detect import Landmarker
+from fkp.face import Face
+from fkp.inputs import iter_inputs
 from fkp.landmarks import NUM_KEYPOINTS
+from fkp.model_file import sha256_of
+from fkp.records import JsonLinesWriter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +86,7 @@ def test_bulk_run_streams_one_line_per_image_and_an_unreadable_one_is_a_line_wit
     assert "no such file" in records["missing.jpg"]["error"].lower()
     for path in collection:
         record = records[str(path)]
-        assert record["error"] is None and record["sha256"] == sha256_file(path) and record["labels"] == "300w"
+        assert record["error"] is None and record["sha256"] == sha256_of(path) and record["labels"] == "300w"
         image = cv2.imread(str(path))
         assert (record["width"], record["height"]) == (image.shape[1], image.shape[0])
         faces = record["faces"]
@@ -114,7 +118,7 @@ def test_rerun_skips_what_is_done_and_runs_changed_images_and_cut_lines_again(co
     assert "2 images" in capsys.readouterr().out
     again = _records(Path("out.jsonl"))
     assert again[cut] == first[cut] and again[str(collection[0])]["faces"] == []
-    assert again[str(collection[0])]["sha256"] == sha256_file(collection[0])
+    assert again[str(collection[0])]["sha256"] == sha256_of(collection[0])
     # --overwrite starts over
     assert main(["detect", "photos", "-r", "--json", "out.jsonl", "--jobs", "1", "--overwrite"]) == 0
     assert f"{len(collection)} images" in capsys.readouterr().out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import fkp.data_check
 import fkp.download
 from fkp.cli import main
 from fkp.utils import DATA_DIR_ENV, resolve_data_dir
@@ -16,7 +17,7 @@ from fkp.utils import DATA_DIR_ENV, resolve_data_dir
 def fake_upstream(make_archive, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Point the default source and checksums at a fake archive; returns tmp_path/fake, not created yet."""
     archive = make_archive()
-    monkeypatch.setattr(fkp.download, "CSV_SHA256", archive.checksums)
+    monkeypatch.setattr(fkp.data_check, "CSV_SHA256", archive.checksums)
     monkeypatch.setattr(fkp.download, "PRIMARY_URL", archive.url)
     monkeypatch.setattr(fkp.download, "PRIMARY_SIZE", archive.size)
     return tmp_path / "fake"

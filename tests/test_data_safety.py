@@ -10,17 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+import fkp.data_check
 import fkp.download
-from fkp.download import (
-    BadArchiveError,
-    DownloadError,
-    ImageError,
-    Source,
-    download,
-    pixel_digest,
-    shipped_pixel_checksums,
-    verify,
-)
+from fkp.data_check import ImageError, pixel_digest, shipped_pixel_checksums, verify
+from fkp.download import BadArchiveError, DownloadError, Source, download
 
 
 @pytest.fixture
@@ -115,5 +108,5 @@ def test_verify_names_every_damaged_image_and_a_file_is_not_a_folder(placed) -> 
     message = str(raised.value)
     assert "2 damaged images" in message and "\n" not in message
     assert "training/Bo_Chen_10.jpg cannot be decoded" in message and "test/Di_Ek_3.jpg is missing" in message
-    with pytest.raises(fkp.download.MissingDataError, match="is a file, not a folder"):
+    with pytest.raises(fkp.data_check.MissingDataError, match="is a file, not a folder"):
         verify(dest / "training_frames_keypoints.csv", checksums, progress=False)

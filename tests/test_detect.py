@@ -11,11 +11,12 @@ import pytest
 import fkp
 from fkp import samples
 from fkp.boxes import box_overlap, left_to_right, merge_overlapping, shrink_to_max_side
-from fkp.detect import Face, Landmarker, detect_keypoints
+from fkp.detect import Landmarker, detect_keypoints
 from fkp.detectors import FaceDetector
 from fkp.detectors.haar import HaarFaceDetector
+from fkp.face import Face
 from fkp.landmarks import LEFT_EYE_OUTER, NOSE_TIP, NUM_KEYPOINTS, RIGHT_EYE_OUTER, region_centre
-from fkp.predict import KeypointPredictor
+from fkp.predictor import KeypointPredictor
 
 # Where the astronaut's face is (x0, y0, x1, y1), read off the photo: the detector's box must hold it.
 ASTRONAUT_FACE_CORE = (200, 95, 245, 145)

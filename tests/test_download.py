@@ -7,19 +7,8 @@ from pathlib import Path
 import pytest
 
 import fkp.download
-from fkp.download import (
-    BadArchiveError,
-    BadCSVError,
-    ChecksumMismatchError,
-    DestinationError,
-    DownloadError,
-    ImageError,
-    MissingDataError,
-    SizeMismatchError,
-    Source,
-    download,
-    verify,
-)
+from fkp.data_check import BadCSVError, ChecksumMismatchError, ImageError, MissingDataError, verify
+from fkp.download import BadArchiveError, DestinationError, DownloadError, SizeMismatchError, Source, download
 
 
 @pytest.fixture
@@ -39,7 +28,10 @@ def test_download_verifies_and_places(make_archive, work: Path) -> None:
     assert report.unlabelled == {"training": 0, "test": 1}  # upstream's extra test images are kept
     assert sorted(p.name for p in work.iterdir()) == ["data"]  # no temp file or folder left
     assert sorted(p.name for p in dest.iterdir()) == [
-        "test", "test_frames_keypoints.csv", "training", "training_frames_keypoints.csv"
+        "test",
+        "test_frames_keypoints.csv",
+        "training",
+        "training_frames_keypoints.csv",
     ]
     assert (dest / "test" / "Unlabelled_9.jpg").is_file()
     assert verify(dest, archive.checksums, progress=False).counts == archive.counts
@@ -60,7 +52,10 @@ def test_prefix_folder_inside_archive(make_archive, work: Path) -> None:
     dest = work / "data"
     download(dest, [archive.url], archive.checksums, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == [
-        "test", "test_frames_keypoints.csv", "training", "training_frames_keypoints.csv"
+        "test",
+        "test_frames_keypoints.csv",
+        "training",
+        "training_frames_keypoints.csv",
     ]
 
 

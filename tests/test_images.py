@@ -204,7 +204,7 @@ def _unified_rule_files(folder: Path) -> dict[str, Path]:
 def test_data_art_and_verify_decode_alike(tmp_path: Path) -> None:
     from fkp.art import load_art
     from fkp.data import read_image
-    from fkp.download import ImageError, _check_image, pixel_digest
+    from fkp.data_check import ImageError, _check_image, pixel_digest
 
     for name, path in _unified_rule_files(tmp_path).items():
         rgb = load_image(path)

@@ -27,6 +27,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.geometry",
         "fkp.metrics",
         "fkp.pose",
+        "fkp.face",
+        "fkp.predictor",
+        "fkp.fetch",
+        "fkp.inputs",
     ),
     # 1: data sets, model files and networks, drawing
     (
@@ -36,6 +40,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.model_file",
         "fkp.art",
         "fkp.align",
+        "fkp.data_check",
+        "fkp.records",
         "fkp.download",
         "fkp.w300",
         "fkp.viz",
@@ -56,6 +62,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.predict",
         "fkp.weights_io",
         "fkp.resume",
+        "fkp.bulk",
     ),
     # 3: pipelines: detection, video, evaluation, training
     (
@@ -68,6 +75,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fkp.train",
         "fkp.video",
         "fkp.checks",
+        "fkp.distributed",
     ),
     # 4: the command line
     ("fkp.cli", "fkp.__main__"),

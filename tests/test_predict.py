@@ -6,7 +6,8 @@ from fkp import geometry
 from fkp.landmarks import NUM_KEYPOINTS, REGIONS
 from fkp.model_file import WeightsError
 from fkp.models import KeypointNetConfig, build_model
-from fkp.predict import KeypointModel, SecondPass, load_model
+from fkp.predict import KeypointModel, load_model
+from fkp.predictor import SecondPass
 
 CONFIG = KeypointNetConfig(input_size=32, channels=(4, 4, 8, 8, 8), blocks=(1, 1, 1), decoder_channels=8)
 

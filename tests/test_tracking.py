@@ -21,7 +21,8 @@ from fkp.detectors.haar import HaarFaceDetector
 from fkp.detectors.yunet import YUNET_FILE, YuNetFaceDetector
 from fkp.geometry import keypoints_box, keypoints_roll
 from fkp.landmarks import mean_shape_diagram
-from fkp.predict import KeypointPredictor, load_model
+from fkp.predict import load_model
+from fkp.predictor import KeypointPredictor
 from fkp.tracking import DUPLICATE_OVERLAP, MAX_DISAGREEMENT, FaceTracker, pass_disagreement
 
 

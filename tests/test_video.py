@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fkp import samples
-from fkp.detect import Face
 from fkp.detectors.haar import HaarFaceDetector
+from fkp.face import Face
 from fkp.landmarks import mean_shape_diagram
 from fkp.video import VideoReadError, VideoStats, annotate_video
 

@@ -17,7 +17,7 @@ from PIL import Image
 import fkp.w300
 from fkp.cli import main
 from fkp.data import subset_of
-from fkp.download import verify
+from fkp.data_check import verify
 from fkp.keypoints_csv import read_keypoints_csv
 from fkp.landmarks import NUM_KEYPOINTS
 from fkp.w300 import SourceError, read_pts
@@ -129,10 +129,15 @@ def test_prepare_300w_crops_names_splits_and_points(
     assert verify(dest, checksums={}, progress=False).counts == {"training": 5, "test": 2}
 
     training, test = _table(dest, "training"), _table(dest, "test")
-    assert list(training) == sorted([
-        "afw_200_1.jpg", "helen_train_100_1.jpg", "helen_train_100_2.jpg",
-        "lfpw_train_image_0001_1.jpg", "lfpw_train_image_0003_1.jpg",
-    ])  # LFPW stems get their face number; the dropped afw_300_1 is nowhere
+    assert list(training) == sorted(
+        [
+            "afw_200_1.jpg",
+            "helen_train_100_1.jpg",
+            "helen_train_100_2.jpg",
+            "lfpw_train_image_0001_1.jpg",
+            "lfpw_train_image_0003_1.jpg",
+        ]
+    )  # LFPW stems get their face number; the dropped afw_300_1 is nowhere
     assert list(test) == ["ibug_image_003_1.jpg", "lfpw_test_image_0002_1.jpg"]
     assert sorted(p.name for p in (dest / "training").iterdir()) == list(training)
     assert sorted(p.name for p in (dest / "test").iterdir()) == list(test)

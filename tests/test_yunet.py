@@ -27,7 +27,7 @@ from fkp.detectors.yunet import (
     download_yunet,
     find_yunet,
 )
-from fkp.download import DownloadError
+from fkp.fetch import FetchError
 from fkp.geometry import rotate_image
 
 
@@ -186,7 +186,7 @@ def test_an_interrupted_download_leaves_nothing(tmp_path) -> None:
     thread = threading.Thread(target=half_answer, daemon=True)
     thread.start()
     dest = tmp_path / "models"
-    with pytest.raises(DownloadError):
+    with pytest.raises(FetchError):
         download_yunet(f"http://127.0.0.1:{listener.getsockname()[1]}/{YUNET_FILE}", dest, progress=False)
     thread.join(5)
     listener.close()

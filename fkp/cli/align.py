@@ -27,7 +27,8 @@ from fkp.cli.common import (
     positive_int,
     write_image,
 )
-from fkp.images import IMAGE_SUFFIXES, ImageReadError, load_image
+from fkp.images import ImageReadError, load_image
+from fkp.inputs import list_images
 from fkp.outputs import OutputConflictError, check_folder, plan_folder_outputs, plan_output, same_file
 
 RECORDS_NAME = "faces.jsonl"
@@ -108,23 +109,12 @@ def _error_line(name: str, reason: str) -> None:
 
 
 def _expand(paths: list[str], counts: _Counts) -> list[_Input]:
-    """Files as given, folders as their image files (sorted); a missing path is one line."""
-    inputs: list[_Input] = []
-    for text in paths:
-        path = Path(text)
-        try:
-            if path.is_dir():
-                files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-                inputs.extend(_Input(str(p), p) for p in files)
-            elif path.exists():
-                inputs.append(_Input(text, path))
-            else:
-                _error_line(text, "no such file or folder")
-                counts.unreadable += 1
-        except OSError as error:
-            _error_line(text, error.strerror or str(error))
-            counts.unreadable += 1
-    return inputs
+    """The images of ``paths`` (:func:`fkp.inputs.list_images`); a path that names none is one line."""
+    names, errors = list_images(paths)
+    for name, reason in errors:
+        _error_line(name, reason)
+        counts.unreadable += 1
+    return [_Input(name, Path(name)) for name in names]
 
 
 def _template(args: argparse.Namespace) -> Template | None:

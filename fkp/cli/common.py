@@ -124,7 +124,7 @@ PASSES_HELP = (
 
 
 def add_passes_option(parser: argparse.ArgumentParser) -> None:
-    """``--passes {1,2}``: 2 gives every face an extra upright pass (:attr:`fkp.predict.SecondPass.extra_passes`)."""
+    """``--passes {1,2}``: 2 gives every face an extra upright pass (:attr:`fkp.predictor.SecondPass.extra_passes`)."""
     parser.add_argument("--passes", type=int, choices=(1, 2), default=1, help=PASSES_HELP)
 
 
@@ -233,7 +233,8 @@ def detector_options(args: argparse.Namespace) -> dict[str, Any]:
 def load_model_for(args: argparse.Namespace) -> Any:
     """Load ``--model PATH`` or the shipped model, with ``--passes``; a missing or broken model is a one-line error."""
     from fkp.model_file import WeightsError
-    from fkp.predict import SecondPass, load_model
+    from fkp.predict import load_model
+    from fkp.predictor import SecondPass
 
     rule = SecondPass(extra_passes=args.passes - 1)
     try:

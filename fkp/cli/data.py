@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from fkp.download import DataError, download
+    from fkp.data_check import DataError
+    from fkp.download import download
 
     dest = resolve_data_dir(args.dir)
     try:
@@ -84,7 +85,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from fkp.download import DataError, verify
+    from fkp.data_check import DataError, verify
 
     try:
         report = verify(resolve_data_dir(args.dir), progress=sys.stderr.isatty())
@@ -95,7 +96,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _prepare_300w(args: argparse.Namespace) -> int:
-    from fkp.download import DataError
+    from fkp.data_check import DataError
     from fkp.w300 import prepare_300w
 
     dest = resolve_300w_dir(args.dir)

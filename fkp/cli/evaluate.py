@@ -58,7 +58,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fkp.detectors import DetectorUnavailableError
     from fkp.evaluate import evaluate
     from fkp.model_file import WeightsError
-    from fkp.predict import SecondPass, default_weights_path, load_model
+    from fkp.predict import default_weights_path, load_model
+    from fkp.predictor import SecondPass
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")

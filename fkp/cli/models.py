@@ -44,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _download(args: argparse.Namespace) -> int:
     from fkp.detectors.yunet import ModelFileError, download_yunet, models_cache_dir
-    from fkp.download import DownloadError
+    from fkp.fetch import FetchError
 
     folder = models_cache_dir() if args.dir is None else args.dir
     try:
         path = download_yunet(args.url, folder, progress=True)
-    except DownloadError as error:
+    except FetchError as error:
         raise CommandError(f"cannot download the face detector (no network?): {error}") from None
     except ModelFileError as error:
         raise CommandError(str(error)) from None

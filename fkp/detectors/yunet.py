@@ -116,38 +116,27 @@ def download_yunet(
         dest: the folder to put the file in.
         progress: show a progress bar on stderr.
         sha256: the expected checksum.
-        timeout: seconds without an answer before giving up; None: :data:`fkp.download.TIMEOUT_S`.
+        timeout: seconds without an answer before giving up; None: :data:`fkp.fetch.TIMEOUT_S`.
 
     Returns:
         The path of the placed file.
 
     Raises:
-        fkp.download.DownloadError: the URL could not be read (no network, HTTP error, cut connection).
+        fkp.fetch.FetchError: the URL could not be read (no network, HTTP error, cut connection).
         ModelFileError: the download's checksum is wrong.
         OSError: ``dest`` cannot be created or written.
     """
-    from fkp.download import TIMEOUT_S, Source, _fetch
+    from fkp.fetch import TIMEOUT_S, fetch, removing_new_folders
 
     folder = models_cache_dir() if dest is None else Path(dest)
     target = folder / YUNET_FILE
     if target.is_file() and sha256_of(target) == sha256:
         return target
-    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]  # deepest first
-    try:
-        with atomic_output(target) as tmp:
-            _fetch(Source(url), tmp, progress, TIMEOUT_S if timeout is None else timeout)
-            digest = sha256_of(tmp)
-            if digest != sha256:
-                raise ModelFileError(
-                    f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written"
-                )
-    except BaseException:
-        for parent in created:  # the folders this call made, now empty again
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-        raise
+    with removing_new_folders(folder), atomic_output(target) as tmp:
+        fetch(url, tmp, progress=progress, timeout=TIMEOUT_S if timeout is None else timeout)
+        digest = sha256_of(tmp)
+        if digest != sha256:
+            raise ModelFileError(f"{url}: wrong sha256 {digest[:12]}..., expected {sha256[:12]}...; nothing written")
     return target
 
 
@@ -165,13 +154,13 @@ def fetch_yunet(notify: Callable[[str], Any]) -> Path:
         ModelFileError: the download failed or its checksum was wrong (the one-line message says
             how to get the file otherwise); nothing is left behind.
     """
-    from fkp.download import DownloadError
+    from fkp.fetch import FetchError
 
     folder = models_cache_dir()
     notify(f"downloading the YuNet face detector (230 KB, once) from {YUNET_URL} into {folder}")
     try:
         return download_yunet(YUNET_URL, folder, progress=False, timeout=DOWNLOAD_TIMEOUT_S)
-    except (DownloadError, ModelFileError, OSError) as error:
+    except (FetchError, ModelFileError, OSError) as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise ModelFileError(
             f"YuNet face detector file not found and not downloaded ({reason}); {GET_YUNET_HINT}"
