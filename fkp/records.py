@@ -45,7 +45,7 @@ class JsonLinesWriter:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if resume else os.O_TRUNC)
         self._fd = os.open(path, flags, 0o666)
         try:
-            _lock_exclusive(self._fd, path)
+            lock_exclusive(self._fd, path)
             if resume:
                 self._resume(path)
         except BaseException:
@@ -108,7 +108,13 @@ def _unchanged(name: str, digest: Any) -> bool:
         return True  # no longer there: its line stays, it is not part of this run
 
 
-def _lock_exclusive(fd: int, path: Path) -> None:
+def lock_exclusive(fd: int, path: Path) -> None:
+    """Hold an exclusive lock on the open file ``fd`` (of ``path``) until it is closed, so that a second
+    concurrent run into the same file is refused.
+
+    Raises:
+        BlockingIOError: another process holds it.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -422,3 +423,156 @@ def test_cli_with_the_shipped_model_and_haar(tmp_path, monkeypatch, capsys, astr
     crop = cv2.imread(str(tmp_path / "out" / "astronaut_face0.png"))[:, :, ::-1]
     assert _mean_error(crop, expected) < 0.01
     assert "1 images, 1 faces aligned" in capsys.readouterr().out
+
+
+# --- fkp align over many photos: the bulk runner, resumed ---------------------------------------------
+
+
+def _records(folder) -> list[dict]:
+    """The records of OUT/faces.jsonl in a stable order (a parallel run writes them as images finish)."""
+    lines = (folder / "faces.jsonl").read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda r: (r["source"], r["face"]))
+
+
+def _crops(folder) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.png"))}
+
+
+def _photos(folder, count: int) -> None:
+    """``count`` photos of the astronaut, every other one mirrored, in ``folder`` and a sub-folder."""
+    (folder / "sub").mkdir(parents=True)
+    image = samples.astronaut()
+    for k in range(count):
+        where = folder / "sub" if k % 3 == 2 else folder
+        assert cv2.imwrite(str(where / f"p{k}.png"), (image if k % 2 else image[:, ::-1])[:, :, ::-1])
+
+
+def test_cli_rerun_resumes_instead_of_refusing(cli, capsys) -> None:
+    assert main(["align", "astronaut.jpg", "-o", "out", "--min-size", "10"]) == 0
+    before, crops = (cli / "out" / "faces.jsonl").read_bytes(), _crops(cli / "out")
+    capsys.readouterr()
+    assert main(["align", "astronaut.jpg", "-o", "out", "--min-size", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "0 images, 0 faces aligned" in out and "1 images already in" in out
+    assert (cli / "out" / "faces.jsonl").read_bytes() == before and _crops(cli / "out") == crops
+
+
+def test_cli_recursive_and_from_list(cli) -> None:
+    _photos(cli / "photos", 3)
+    assert main(["align", "photos", "-r", "-o", "out", "--min-size", "10"]) == 0
+    assert sorted({r["source"] for r in _records(cli / "out")}) == [
+        "photos/p0.png",
+        "photos/p1.png",
+        "photos/sub/p2.png",
+    ]
+    (cli / "list.txt").write_text("# two photos\nphotos/p1.png\n\nphotos/sub/p2.png\n")
+    assert main(["align", "--from", "list.txt", "-o", "out2", "--min-size", "10"]) == 0
+    assert [(r["source"], r["crop"]) for r in _records(cli / "out2")] == [
+        ("photos/p1.png", "p1_face0.png"),
+        ("photos/p1.png", "p1_face1.png"),
+        ("photos/sub/p2.png", "p2_face0.png"),
+        ("photos/sub/p2.png", "p2_face1.png"),
+    ]
+    assert main(["align", "--from", "missing.txt", "-o", "out3"]) == 2
+
+
+def test_cli_interrupted_and_rerun_gives_the_records_of_one_run(cli, monkeypatch, capsys) -> None:
+    _photos(cli / "photos", 5)
+    argv = ["align", "photos", "-r", "-o", "out", "--min-size", "10", "--style", "arcface"]
+    assert main([*argv[:4], "whole", *argv[5:]]) == 0
+    whole, whole_crops = _records(cli / "whole"), _crops(cli / "whole")
+    assert len(whole) == 10
+    real = fkp.cli.align._align_image
+    calls = []
+
+    def interrupted(args, item, *rest):  # Ctrl-C while the third photo's crops are written
+        calls.append(item.name)
+        if len(calls) == 3:
+            real(args, item, *rest)  # its crops are on disk, its records not yet
+            raise KeyboardInterrupt
+        return real(args, item, *rest)
+
+    monkeypatch.setattr(fkp.cli.align, "_align_image", interrupted)
+    assert main(argv) == 130
+    assert "interrupted: run the same command again" in capsys.readouterr().out
+    assert len(_records(cli / "out")) == 4  # the two finished photos' faces, no more
+    monkeypatch.setattr(fkp.cli.align, "_align_image", real)
+    assert main(argv) == 0
+    assert "2 images already in" in capsys.readouterr().out
+    assert _records(cli / "out") == whole  # no face twice, none missing
+    assert _crops(cli / "out") == whole_crops
+
+
+def test_cli_resume_reruns_images_with_cut_or_missing_records(cli, capsys) -> None:
+    _photos(cli / "photos", 3)
+    argv = ["align", "photos", "-o", "out", "--min-size", "10"]
+    assert main(argv) == 0
+    whole = _records(cli / "out")
+    lines = (cli / "out" / "faces.jsonl").read_bytes().splitlines(keepends=True)
+    # as a run killed in its writes would leave them: one image with one of its two lines, one line cut short
+    (cli / "out" / "faces.jsonl").write_bytes(lines[0] + lines[2] + lines[3][:40])
+    capsys.readouterr()
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "3 lines of" in captured.err and "0 images already in" not in captured.out
+    assert _records(cli / "out") == whole
+
+
+def test_cli_resume_refuses_another_style(cli, capsys) -> None:
+    assert main(["align", "astronaut.jpg", "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["align", "astronaut.jpg", "-o", "out", "--size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "made with --style ffhq --size 256" in err and "--overwrite" in err
+
+
+def _real_photos(folder, count: int) -> None:
+    """Lossless photos of the astronaut (the Haar detector finds her face), mirrored and not."""
+    folder.mkdir()
+    image = samples.astronaut()
+    for k in range(count):
+        assert cv2.imwrite(str(folder / f"p{k}.png"), (image if k % 2 else image[:, ::-1])[:, :, ::-1])
+
+
+def test_cli_two_jobs_align_as_one(tmp_path, monkeypatch) -> None:
+    """No stub (workers build their own pipeline): the Haar detector and the shipped model."""
+    monkeypatch.chdir(tmp_path)
+    _real_photos(tmp_path / "photos", 4)
+    base = ["align", "photos", "--detector", "haar", "--style", "arcface"]
+    assert main([*base, "-o", "one", "--jobs", "1"]) == 0
+    assert main([*base, "-o", "two", "--jobs", "2"]) == 0
+    assert len(_records(tmp_path / "one")) == 4
+    assert _records(tmp_path / "two") == _records(tmp_path / "one")
+    assert _crops(tmp_path / "two") == _crops(tmp_path / "one")
+
+
+def test_cli_killed_and_rerun_gives_the_records_of_one_run(tmp_path) -> None:
+    """A run SIGKILLed as soon as its first records are on disk, then run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _real_photos(tmp_path / "photos", 8)
+    command = [sys.executable, "-m", "fkp", "align", "photos", "--detector", "haar", "--style", "arcface"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(fkp.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    assert subprocess.run([*command, "-o", "whole"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    process = subprocess.Popen(
+        [*command, "-o", "out"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    records = tmp_path / "out" / "faces.jsonl"
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if records.is_file() and records.stat().st_size > 0:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert subprocess.run([*command, "-o", "out"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    assert _records(tmp_path / "out") == _records(tmp_path / "whole")  # no face twice, none missing
+    assert _crops(tmp_path / "out") == _crops(tmp_path / "whole")
