@@ -91,14 +91,21 @@ class JsonLinesWriter:
             self._fd = 1
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_line(line: bytes, keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """One whole JSON Lines record: the object on ``line``, or None for a line cut short (no final
+    newline), one that is not a JSON object, or one without every name in ``keys``."""
     if not line.endswith(b"\n"):
         return None
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
+    return record if isinstance(record, dict) and all(key in record for key in keys) else None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    record = parse_line(line, ("path",))
+    return record if record is not None and isinstance(record["path"], str) else None
 
 
 def _unchanged(name: str, digest: Any) -> bool:

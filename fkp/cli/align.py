@@ -35,7 +35,7 @@ from fkp.images import ImageReadError, load_image
 from fkp.inputs import iter_inputs, list_images
 from fkp.model_file import sha256_of
 from fkp.outputs import OutputConflictError, check_folder, plan_folder_outputs, plan_output, same_file
-from fkp.records import lock_exclusive
+from fkp.records import lock_exclusive, parse_line
 
 RECORDS_NAME = "faces.jsonl"
 """The JSON Lines file, one record per aligned face, in the output folder."""
@@ -221,7 +221,7 @@ class _Records:
         broken = 0
         with open(path, "rb") as handle:
             for line in handle:
-                record = _parse(line)
+                record = parse_line(line, ("source", "sha256", "image_faces"))
                 if record is None:  # cut short by a killed run, or not a record
                     broken += 1
                     continue
@@ -254,19 +254,6 @@ class _Records:
     def close(self) -> None:
         """Close the file."""
         os.close(self._fd)
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    keys = ("source", "sha256", "image_faces")
-    if not isinstance(record, dict) or not all(key in record for key in keys):
-        return None
-    return record
 
 
 def _unchanged(name: str, digest: str) -> bool:
